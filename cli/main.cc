@@ -1,0 +1,81 @@
+// docker-squash: parse flags, run the engine, report. Messages go to stderr (stdout may carry
+// the archive); the summary is printed on a terminal or with -v, never with -q.
+#include <unistd.h>
+
+#include <chrono>
+#include <clocale>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/options.h"
+#include "engine/squash.h"
+#include "io/temp-files.h"
+
+namespace {
+
+std::string human(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+void print_summary(const dsq::Context& ctx, double total_seconds) {
+  const auto& s = ctx.plan.stats;
+  size_t squashed_layers = ctx.layer_count() - ctx.selection.first_layer;
+  size_t squashed_entries = ctx.image.history.size() - ctx.selection.first_history;
+  std::fprintf(stderr, "Squashed %zu history entries (%zu layers) of %s into one layer\n",
+               squashed_entries, squashed_layers, ctx.opts.image.c_str());
+  std::fprintf(stderr, "  entries: %llu in, %llu out, %llu dropped",
+               static_cast<unsigned long long>(s.entries_in), static_cast<unsigned long long>(s.entries_out),
+               static_cast<unsigned long long>(s.entries_in - s.copied));
+  if (s.materialised) std::fprintf(stderr, ", %llu hard links re-written", static_cast<unsigned long long>(s.materialised));
+  if (s.whiteouts || s.opaques)
+    std::fprintf(stderr, ", %llu whiteouts and %llu opaque markers kept", static_cast<unsigned long long>(s.whiteouts),
+                 static_cast<unsigned long long>(s.opaques));
+  std::fprintf(stderr, "\n  size: %s of layers -> %s (saved %s)\n", human(ctx.result.input_bytes).c_str(),
+               human(ctx.result.layer_size).c_str(),
+               human(ctx.result.input_bytes > ctx.result.layer_size ? ctx.result.input_bytes - ctx.result.layer_size : 0).c_str());
+  std::fprintf(stderr, "  new image ID: %s\n", ctx.result.image_id.c_str());
+  std::fprintf(stderr, "  wrote %s (%s) in %.2f s\n", ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
+               human(ctx.result.archive_bytes).c_str(), total_seconds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setlocale(LC_ALL, "C.UTF-8");
+  dsq::install_signal_handlers();
+  dsq::Options opts;
+  if (int rc = dsq::parse_options(argc, argv, opts); rc >= 0) return rc;
+
+  if (opts.load_image.value_or(false)) {
+    std::cerr << "docker-squash: --load-image: loading into a Docker daemon is not supported by this build; "
+                 "use --output-path and `docker load`\n";
+    return 1;
+  }
+  if (opts.cleanup) {
+    std::cerr << "docker-squash: --cleanup applies to daemon images only\n";
+    return 2;
+  }
+  if (opts.output_path.empty()) {
+    std::cerr << "docker-squash: nothing to do: give --output-path PATH (or - for stdout)\n";
+    return 2;
+  }
+  dsq::Context ctx(opts);
+  auto start = std::chrono::steady_clock::now();
+  dsq::Status st = dsq::squash(ctx);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (!st.ok()) {
+    std::cerr << "docker-squash: " << st.message() << "\n";
+    return st.exit_code();
+  }
+  bool show = !opts.quiet && (opts.verbose || isatty(2));
+  if (opts.verbose && !opts.quiet) {
+    for (const auto& t : ctx.timings) std::fprintf(stderr, "  pass %-8s %8.3f s\n", t.name.c_str(), t.seconds);
+  }
+  if (show) print_summary(ctx, took.count());
+  return 0;
+}

@@ -1,0 +1,80 @@
+// The flags of docker-squash 1.2 (same names, same meanings) plus this tool's own.
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+namespace dsq {
+
+bool parse_bool(std::string text, bool& out) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (text == "yes" || text == "true" || text == "t" || text == "y" || text == "1") return out = true, true;
+  if (text == "no" || text == "false" || text == "f" || text == "n" || text == "0") return out = false, true;
+  return false;
+}
+
+int parse_options(int argc, char** argv, Options& opts) {
+  CLI::App app{
+      "Squash the layers of a Docker image into one.\n\n"
+      "IMAGE is docker-archive:PATH (a `docker save` archive) or - (a `docker save` stream on\n"
+      "standard input)."};
+  app.name("docker-squash");
+  std::string load_image;
+  bool no_verify = false, version = false;
+  app.add_option("image", opts.image, "Image to squash")->required();
+  app.add_option("-f,--from-layer", opts.from_layer,
+                 "Number of history entries to squash from the top, or the ID of the layer or image "
+                 "to squash above (default: squash all)");
+  app.add_option("-t,--tag", opts.tag, "Name and optionally a tag (name:tag) for the new image");
+  app.add_option("-m,--message", opts.message, "Comment of the new history entry")->default_val("");
+  app.add_option("--output-path", opts.output_path, "Write the squashed image archive to this path (- for stdout)");
+  app.add_option("--load-image", load_image,
+                 "Load the squashed image into the Docker daemon (yes/no; default: no for "
+                 "daemon-less inputs)")
+      ->expected(0, 1)
+      ->default_str("true");
+  app.add_option("--tmp-dir", opts.tmp_dir, "Directory for temporary files (default: $TMPDIR or /tmp)");
+  app.add_flag("-c,--cleanup", opts.cleanup, "Remove the source image from the daemon after squashing");
+  app.add_option("-j,--jobs", opts.jobs, "Worker threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  app.add_flag("--no-verify", no_verify,
+               "Do not check uncompressed input layers against their diff_id (faster: bytes of "
+               "dropped entries are then never read)");
+  app.add_flag("-v,--verbose", opts.verbose, "Print per-pass timings and a summary");
+  app.add_flag("-q,--quiet", opts.quiet, "Print nothing but errors");
+  app.add_flag("--version", version, "Print the version and exit");
+  app.set_version_flag();
+  try {
+    if (argc >= 2 && std::string(argv[1]) == "--version") {
+      std::cout << "docker-squash " << DSQ_VERSION << "\n";
+      return 0;
+    }
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (app.count("--load-image")) {
+    bool value = true;
+    if (!load_image.empty() && !parse_bool(load_image, value)) {
+      std::cerr << "docker-squash: --load-image: '" << load_image << "' is not a boolean (yes/no)\n";
+      return 2;
+    }
+    opts.load_image = value;
+  }
+  opts.verify = !no_verify;
+  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) {
+    char* end = nullptr;
+    long long v = std::strtoll(epoch, &end, 10);
+    if (*end != '\0' || v < 0) {
+      std::cerr << "docker-squash: SOURCE_DATE_EPOCH: '" << epoch << "' is not a number of seconds\n";
+      return 2;
+    }
+    opts.source_date_epoch = v;
+  }
+  return -1;
+}
+
+}  // namespace dsq

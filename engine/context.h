@@ -1,0 +1,94 @@
+// The state of one squash run: validated options (immutable) and what the passes build.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/layer-index.h"
+#include "engine/path-map.h"
+#include "engine/plan-output.h"
+#include "io/layer-blob.h"
+#include "io/mapped-file.h"
+
+namespace dsq {
+
+struct Options {
+  std::string image;        // docker-archive:PATH or "-"
+  std::string from_layer;   // "" squashes everything
+  std::string tag;
+  std::string message;
+  std::string output_path;  // "" none, "-" stdout
+  std::optional<bool> load_image;
+  std::string tmp_dir;
+  bool cleanup = false;
+  bool verbose = false;
+  bool quiet = false;
+  bool verify = true;       // check every input layer against its diff_id
+  unsigned jobs = 0;        // 0: all cores
+  std::optional<int64_t> source_date_epoch;
+};
+
+struct LayerSource {
+  std::string path;         // inside the input archive
+  std::string name;         // "archive:path", for messages
+  Bytes blob;               // as stored
+  Compression compression = Compression::kNone;
+  std::string diff_id;      // from the config
+  std::string blob_digest;  // digest of the stored blob (kept layers are re-emitted as is)
+  MappedFile spool;         // decompressed copy of a compressed blob
+  Bytes tar;                // the uncompressed tar: blob or spool
+};
+
+struct HistoryEntry {
+  std::string_view raw;  // the entry's JSON, into Image::config
+  bool empty_layer = false;
+};
+
+struct Image {
+  std::string config;  // exact bytes of the config blob
+  std::vector<std::string> repo_tags;
+  std::vector<LayerSource> layers;
+  std::vector<HistoryEntry> history;  // synthesised one per layer when the config has none
+  bool has_history = false;
+};
+
+struct Selection {
+  size_t first_layer = 0;    // layers [first_layer, n) are squashed
+  size_t first_history = 0;  // history entries [first_history, n) are replaced by one
+};
+
+struct PassTime {
+  std::string name;
+  double seconds;
+};
+
+struct SquashResult {
+  std::string diff_id;   // of the new layer, "" when the squashed entries held no data
+  uint64_t layer_size = 0;
+  std::string config;
+  std::string image_id;
+  uint64_t input_bytes = 0;   // squashed layers' uncompressed size
+  uint64_t archive_bytes = 0;
+};
+
+struct Context {
+  explicit Context(Options o) : opts(std::move(o)) {}
+  const Options opts;
+
+  MappedFile input;
+  std::string input_name;
+  Image image;
+  Selection selection;
+  std::vector<LayerIndex> index;
+  PathMap map;
+  Plan plan;
+  SquashResult result;
+  std::vector<PassTime> timings;
+
+  size_t layer_count() const { return image.layers.size(); }
+};
+
+}  // namespace dsq

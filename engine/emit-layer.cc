@@ -1,0 +1,142 @@
+// Emit: a three-stage tbb::parallel_pipeline. A serial stage cuts the planned output into
+// fixed-size chunks, a parallel stage fills each chunk by copying byte ranges out of the
+// mapped layers (then drops those source pages from the resident set), and a serial in-order
+// stage hashes and writes it. Memory bound: kTokens x kChunk bytes of buffers, whatever the
+// size of the layers; the chunk boundaries depend only on the plan, so the output never
+// depends on the thread schedule.
+#include "engine/emit-layer.h"
+
+#include <tbb/concurrent_queue.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <cstring>
+#include <memory>
+
+#include "io/sha256.h"
+#include "io/temp-files.h"
+
+namespace dsq {
+
+namespace {
+
+constexpr size_t kChunk = 4u << 20;
+constexpr size_t kTokens = 6;
+
+// A position in the output: op index and offset within that op's bytes.
+struct Cursor {
+  size_t op = 0;
+  uint64_t offset = 0;
+};
+
+uint64_t op_bytes(const Plan& plan, const EmitOp& op) {
+  return (op.header == kNoHeader ? 0 : plan.headers[op.header].size()) + op.length + op.pad;
+}
+
+struct Chunk {
+  Cursor start;
+  size_t size = 0;
+  std::unique_ptr<std::byte[]> buf{new std::byte[kChunk]};
+};
+
+// Copies `size` output bytes starting at `at` into `dst`.
+void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t size, std::byte* dst) {
+  const std::byte* pending_begin = nullptr;  // contiguous source range to release afterwards
+  const std::byte* pending_end = nullptr;
+  while (size > 0 && at.op < plan.ops.size()) {
+    const EmitOp& op = plan.ops[at.op];
+    uint64_t header = op.header == kNoHeader ? 0 : plan.headers[op.header].size();
+    uint64_t pos = at.offset;
+    if (pos < header) {
+      size_t n = std::min<uint64_t>(header - pos, size);
+      std::memcpy(dst, plan.headers[op.header].data() + pos, n);
+      dst += n, size -= n, pos += n;
+    }
+    if (size > 0 && pos < header + op.length) {
+      size_t n = std::min<uint64_t>(header + op.length - pos, size);
+      const std::byte* src = tars[op.layer].data() + op.offset + (pos - header);
+      std::memcpy(dst, src, n);
+      if (src != pending_end) {
+        release_pages(pending_begin, pending_end);
+        pending_begin = src;
+      }
+      pending_end = src + n;
+      dst += n, size -= n, pos += n;
+    }
+    if (size > 0 && pos < header + op.length + op.pad) {
+      size_t n = std::min<uint64_t>(header + op.length + op.pad - pos, size);
+      std::memset(dst, 0, n);
+      dst += n, size -= n, pos += n;
+    }
+    if (pos == header + op.length + op.pad) {
+      ++at.op;
+      at.offset = 0;
+    } else {
+      at.offset = pos;
+    }
+  }
+  if (size > 0) std::memset(dst, 0, size);  // end-of-archive blocks
+  release_pages(pending_begin, pending_end);
+}
+
+}  // namespace
+
+Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
+                  const std::string& where, std::string& digest) {
+  Sha256 hash;
+  Status status;
+  Cursor next;
+  uint64_t remaining = plan.layer_size;
+  // Buffers are reused: at most kTokens chunks are in flight, so the pool never runs dry.
+  std::vector<std::unique_ptr<Chunk>> chunks;
+  tbb::concurrent_queue<Chunk*> free_chunks;
+  for (size_t i = 0; i < kTokens; ++i) {
+    chunks.push_back(std::make_unique<Chunk>());
+    free_chunks.push(chunks.back().get());
+  }
+  tbb::parallel_pipeline(
+      kTokens,
+      tbb::make_filter<void, Chunk*>(
+          tbb::filter_mode::serial_in_order,
+          [&](tbb::flow_control& fc) -> Chunk* {
+            if (remaining == 0 || !status.ok()) {
+              fc.stop();
+              return nullptr;
+            }
+            Chunk* c = nullptr;
+            free_chunks.try_pop(c);
+            c->start = next;
+            c->size = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
+            remaining -= c->size;
+            // Advance the cursor by c->size bytes.
+            uint64_t left = c->size;
+            while (left > 0 && next.op < plan.ops.size()) {
+              uint64_t avail = op_bytes(plan, plan.ops[next.op]) - next.offset;
+              if (avail <= left) {
+                left -= avail;
+                ++next.op;
+                next.offset = 0;
+              } else {
+                next.offset += left;
+                left = 0;
+              }
+            }
+            return c;
+          }) &
+          tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
+                                           [&](Chunk* c) {
+                                             fill(plan, tars, c->start, c->size, c->buf.get());
+                                             return c;
+                                           }) &
+          tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
+            if (status.ok()) {
+              hash.update(std::span<const std::byte>(c->buf.get(), c->size));
+              status = write_all(fd, c->buf.get(), c->size, where);
+            }
+            free_chunks.push(c);
+          }));
+  DSQ_TRY(status);
+  digest = hash.finish_digest();
+  return {};
+}
+
+}  // namespace dsq

@@ -1,0 +1,17 @@
+// The passes of a squash, in the order engine/squash.cc runs them. Each takes the run's
+// Context and reports failure as a Status.
+#pragma once
+
+#include "engine/context.h"
+#include "io/status.h"
+
+namespace dsq {
+
+Status open_image(Context& ctx);     // map the input, read manifest.json and the config
+Status select_layers(Context& ctx);  // apply --from-layer
+Status index_layers(Context& ctx);   // decompress, verify and index layers, in parallel
+Status resolve(Context& ctx);        // build the path map
+Status plan(Context& ctx);           // order the survivors, synthesise markers and links
+Status write_image(Context& ctx);    // emit the layer and the image metadata into the archive
+
+}  // namespace dsq

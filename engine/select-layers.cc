@@ -1,0 +1,82 @@
+// --from-layer, as docker-squash 1.2 reads it: an integer counts history entries from the top
+// (entries without a layer, such as ENV or CMD, count too); anything else names the layer to
+// squash above, by diff_id, layer directory or blob name (a unique prefix of 12+ hex digits is
+// enough). The squashed entries must cover at least two history entries.
+#include <cctype>
+
+#include "engine/passes.h"
+#include "io/sha256.h"
+
+namespace dsq {
+
+namespace {
+
+bool parse_count(const std::string& text, long long& out) {
+  if (text.empty()) return false;
+  size_t i = text[0] == '-' || text[0] == '+' ? 1 : 0;
+  if (i == text.size() || text.size() > 18) return false;
+  for (size_t j = i; j < text.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(text[j]))) return false;
+  out = std::stoll(text);
+  return true;
+}
+
+// Names a layer may go by in an archive: its diff_id, and each component of its blob path
+// (`<v1 id>/layer.tar`, `blobs/sha256/<digest>`).
+bool layer_matches(const LayerSource& layer, std::string id) {
+  if (id.starts_with("sha256:")) id = id.substr(7);
+  if (id.size() < 12) return false;
+  auto prefix_of = [&](std::string_view name) { return name.substr(0, id.size()) == id; };
+  if (prefix_of(digest_hex(layer.diff_id))) return true;
+  size_t start = 0;
+  while (start < layer.path.size()) {
+    size_t slash = layer.path.find('/', start);
+    if (slash == std::string::npos) slash = layer.path.size();
+    std::string_view part = std::string_view(layer.path).substr(start, slash - start);
+    if (part.size() == 64 && prefix_of(part)) return true;
+    start = slash + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status select_layers(Context& ctx) {
+  const auto& history = ctx.image.history;
+  const size_t total = history.size();
+  size_t squashed_entries = total;
+  const std::string& from = ctx.opts.from_layer;
+  long long count = 0;
+  if (from.empty()) {
+    squashed_entries = total;
+  } else if (parse_count(from, count)) {
+    if (count <= 0)
+      return Status::error("Number of layers to squash cannot be less or equal 0, provided: " + from);
+    if (static_cast<size_t>(count) > total)
+      return Status::error("Cannot squash " + from + " layers, the " + ctx.opts.image +
+                           " image contains only " + std::to_string(total) + " layers");
+    squashed_entries = static_cast<size_t>(count);
+  } else {
+    size_t found = total;
+    for (size_t i = 0; i < ctx.layer_count(); ++i)
+      if (layer_matches(ctx.image.layers[i], from)) found = i;
+    if (found == total)
+      return Status::error("Could not find the layer or image '" + from + "' in " + ctx.opts.image);
+    // Squash every history entry after the one that created layer `found`.
+    size_t layers_seen = 0, entry = 0;
+    for (; entry < total; ++entry)
+      if (!history[entry].empty_layer && layers_seen++ == found) break;
+    squashed_entries = total - entry - 1;
+  }
+  if (squashed_entries == 0)
+    return Status::error("No layers to squash above " + from + " in " + ctx.opts.image, 2);
+  if (squashed_entries == 1)
+    return Status::error("Single layer marked to squash, no squashing is required", 2);
+  ctx.selection.first_history = total - squashed_entries;
+  size_t kept_layers = 0;
+  for (size_t i = 0; i < ctx.selection.first_history; ++i) kept_layers += !history[i].empty_layer;
+  ctx.selection.first_layer = kept_layers;
+  return {};
+}
+
+}  // namespace dsq

@@ -1,0 +1,55 @@
+// The whole algorithm on one screen: each pass is a free function over the Context, timed,
+// with an error checkpoint after it.
+#include "engine/squash.h"
+
+#include <tbb/global_control.h>
+
+#include <chrono>
+#include <memory>
+
+#include "engine/passes.h"
+
+namespace dsq {
+
+namespace {
+
+template <class Pass>
+Status timed(Context& ctx, const char* name, Pass pass) {
+  auto start = std::chrono::steady_clock::now();
+  Status st = pass(ctx);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  ctx.timings.push_back({name, took.count()});
+  return st;
+}
+
+}  // namespace
+
+Status resolve(Context& ctx) { return resolve_paths(ctx.index, ctx.selection.first_layer, ctx.map); }
+
+Status plan(Context& ctx) {
+  std::vector<Bytes> tars;
+  std::vector<std::string> names;
+  for (const LayerSource& l : ctx.image.layers) {
+    tars.push_back(l.tar);
+    names.push_back(l.name);
+  }
+  return plan_output(ctx.index, tars, names, ctx.map, ctx.selection.first_layer, 0, ctx.plan);
+}
+
+Status squash(Context& ctx) {
+  std::unique_ptr<tbb::global_control> jobs;
+  if (ctx.opts.jobs > 0)
+    jobs = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, ctx.opts.jobs);
+
+  DSQ_TRY(timed(ctx, "open", open_image));
+  DSQ_TRY(timed(ctx, "select", select_layers));
+  DSQ_TRY(timed(ctx, "index", index_layers));
+  if (ctx.selection.first_layer < ctx.layer_count()) {
+    DSQ_TRY(timed(ctx, "resolve", resolve));
+    DSQ_TRY(timed(ctx, "plan", plan));
+  }
+  DSQ_TRY(timed(ctx, "write", write_image));
+  return {};
+}
+
+}  // namespace dsq

@@ -1,0 +1,22 @@
+// Layer blobs as stored in an image: plain tar, gzip or zstd (told apart by their magic bytes).
+#pragma once
+
+#include <string>
+
+#include "io/mapped-file.h"
+#include "io/status.h"
+
+namespace dsq {
+
+enum class Compression { kNone, kGzip, kZstd };
+
+Compression detect_compression(Bytes blob);
+const char* compression_name(Compression c);
+
+// Decompresses `blob` into an anonymous spool file in `dir` and maps it (so the rest of the
+// engine reads every layer as an uncompressed tar in memory), computing the SHA-256 of the
+// decompressed bytes on the way. `name` prefixes errors.
+Status decompress_to_spool(Bytes blob, const std::string& name, const std::string& dir,
+                           MappedFile& out, std::string& uncompressed_digest);
+
+}  // namespace dsq

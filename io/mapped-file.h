@@ -1,0 +1,50 @@
+// A read-only private mapping of a whole file, unmapped on destruction. Layers inside an archive
+// are zero-copy slices of it; ranges that have been consumed are dropped from the resident set
+// with madvise(MADV_DONTNEED) so that mapped input pages do not accumulate in RSS.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "io/status.h"
+
+namespace dsq {
+
+using Bytes = std::span<const std::byte>;
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+
+  // Maps `path` (or an already open descriptor, which is then owned).
+  Status open(const std::string& path);
+  Status open_fd(int fd, const std::string& name);
+
+  Bytes bytes() const { return {data_, size_}; }
+  const std::string& name() const { return name_; }
+  bool empty() const { return size_ == 0; }
+
+  // Hints for a range of the mapping (offsets relative to the mapping start).
+  void advise_sequential(Bytes range) const;
+  // Drops the pages fully inside `range` from this process's resident set; they stay in the
+  // page cache and are faulted in again if touched.
+  void release(Bytes range) const;
+
+ private:
+  void reset();
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  std::string name_;
+};
+
+// Drops the whole pages inside [begin, end) from the resident set. Safe on any mapped range.
+void release_pages(const std::byte* begin, const std::byte* end);
+
+}  // namespace dsq

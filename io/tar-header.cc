@@ -1,0 +1,69 @@
+// Header encoding goes through libarchive (pax restricted: plain ustar when the entry fits,
+// pax records when it does not), written unbuffered into a string so nothing is padded.
+#include "io/tar-header.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+namespace dsq {
+
+void EntryDeleter::operator()(archive_entry* e) const { archive_entry_free(e); }
+
+namespace {
+
+la_ssize_t append_to_string(archive*, void* client, const void* buf, size_t n) {
+  static_cast<std::string*>(client)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+}  // namespace
+
+std::string encode_tar_header(archive_entry* entry) {
+  std::string out;
+  archive* w = archive_write_new();
+  archive_write_set_format_pax_restricted(w);
+  archive_write_set_bytes_per_block(w, 0);
+  archive_write_open(w, &out, nullptr, append_to_string, nullptr);
+  // Data is written by the caller; tell libarchive none follows so it does not pad or complain.
+  archive_entry* copy = archive_entry_clone(entry);
+  int64_t size = archive_entry_size(entry);
+  archive_entry_set_size(copy, size);
+  archive_write_header(w, copy);
+  size_t header_bytes = out.size();
+  archive_entry_free(copy);
+  archive_write_free(w);  // may append padding / end-of-archive blocks: cut them off below
+  out.resize(header_bytes);
+  return out;
+}
+
+EntryPtr make_entry(std::string_view path, bool directory, uint64_t size, int64_t mtime,
+                    uint32_t mode) {
+  EntryPtr e(archive_entry_new());
+  std::string p(path);
+  if (directory && !p.empty() && p.back() != '/') p += '/';
+  archive_entry_copy_pathname(e.get(), p.c_str());
+  archive_entry_set_filetype(e.get(), directory ? AE_IFDIR : AE_IFREG);
+  archive_entry_set_perm(e.get(), mode);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(directory ? 0 : size));
+  archive_entry_set_mtime(e.get(), mtime, 0);
+  archive_entry_set_uid(e.get(), 0);
+  archive_entry_set_gid(e.get(), 0);
+  return e;
+}
+
+Status read_entry_at(Bytes tar, uint64_t offset, const std::string& name, EntryPtr& out) {
+  archive* r = archive_read_new();
+  archive_read_support_format_tar(r);
+  archive_read_open_memory(r, tar.data() + offset, tar.size() - offset);
+  archive_entry* e = nullptr;
+  int rc = archive_read_next_header(r, &e);
+  Status st;
+  if (rc < ARCHIVE_WARN || rc == ARCHIVE_EOF)
+    st = Status::error(name + "@" + std::to_string(offset) + ": cannot re-read tar header");
+  else
+    out.reset(archive_entry_clone(e));
+  archive_read_free(r);
+  return st;
+}
+
+}  // namespace dsq

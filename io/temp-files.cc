@@ -1,0 +1,142 @@
+// The registry is a fixed array of C strings so that the signal handler can walk it with
+// async-signal-safe calls only (unlink, write, _exit).
+#include "io/temp-files.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace dsq {
+
+namespace {
+
+constexpr size_t kMaxTemps = 64;
+constexpr size_t kMaxPath = 4096;
+std::array<std::array<char, kMaxPath>, kMaxTemps> g_temps{};
+std::array<std::atomic<bool>, kMaxTemps> g_used{};
+std::mutex g_registry_mutex;
+
+void register_temp(const std::string& path) {
+  std::lock_guard lock(g_registry_mutex);
+  for (size_t i = 0; i < kMaxTemps; ++i) {
+    if (!g_used[i].load()) {
+      std::strncpy(g_temps[i].data(), path.c_str(), kMaxPath - 1);
+      g_used[i].store(true);
+      return;
+    }
+  }
+}
+
+void unregister_temp(const std::string& path) {
+  std::lock_guard lock(g_registry_mutex);
+  for (size_t i = 0; i < kMaxTemps; ++i)
+    if (g_used[i].load() && path == g_temps[i].data()) g_used[i].store(false);
+}
+
+void remove_all_temps() {
+  for (size_t i = 0; i < kMaxTemps; ++i)
+    if (g_used[i].load()) unlink(g_temps[i].data());
+}
+
+void on_terminate(int sig) {
+  remove_all_temps();
+  const char msg[] = "docker-squash: interrupted, temporary files removed\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  _exit(128 + sig);
+}
+
+void on_sigbus(int) {
+  remove_all_temps();
+  const char msg[] =
+      "docker-squash: input file was truncated or changed while it was being read (SIGBUS)\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  _exit(1);
+}
+
+struct ExitCleanup {
+  ~ExitCleanup() { remove_all_temps(); }
+} g_exit_cleanup;
+
+}  // namespace
+
+Status write_all(int fd, const void* data, size_t size, const std::string& path) {
+  auto p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::error(path + ": write failed: " + std::strerror(errno));
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Status create_temp_file(const std::string& dir, const std::string& stem, std::string& path,
+                        int& fd) {
+  std::string pattern = (dir.empty() ? "." : dir) + "/." + stem + ".XXXXXX";
+  std::string buf = pattern;
+  // Block signals between creating and registering, so an interrupt cannot orphan the file.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  fd = mkostemp(buf.data(), O_CLOEXEC);
+  int err = errno;
+  if (fd >= 0) register_temp(buf);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (fd < 0) return Status::error(pattern + ": cannot create temporary file: " + std::strerror(err));
+  path = buf;
+  return {};
+}
+
+Status create_anonymous_file(const std::string& dir, int& fd) {
+  fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return {};
+  std::string path;
+  DSQ_TRY(create_temp_file(dir, "spool", path, fd));
+  unlink(path.c_str());
+  unregister_temp(path);
+  return {};
+}
+
+Status commit_temp_file(const std::string& temp_path, const std::string& final_path) {
+  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    int err = errno;
+    discard_temp_file(temp_path);
+    return Status::error(final_path + ": cannot rename temporary file into place: " +
+                         std::strerror(err));
+  }
+  unregister_temp(temp_path);
+  return {};
+}
+
+void discard_temp_file(const std::string& temp_path) {
+  unlink(temp_path.c_str());
+  unregister_temp(temp_path);
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_terminate;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_sigbus;
+  sigaction(SIGBUS, &sa, nullptr);
+}
+
+std::string temp_dir(const std::string& option) {
+  if (!option.empty()) return option;
+  if (const char* t = std::getenv("TMPDIR"); t != nullptr && *t != '\0') return t;
+  return "/tmp";
+}
+
+}  // namespace dsq

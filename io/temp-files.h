@@ -1,0 +1,28 @@
+// Temporary files and the promise that none is left behind: every temp path is registered and
+// removed on normal exit, on failure, and from the SIGINT/SIGTERM handler.
+#pragma once
+
+#include <string>
+
+#include "io/status.h"
+
+namespace dsq {
+
+// Creates `dir/.<stem>.XXXXXX`, opened for writing; registered for removal.
+Status create_temp_file(const std::string& dir, const std::string& stem, std::string& path,
+                        int& fd);
+// Creates an anonymous file in `dir` that disappears when closed (O_TMPFILE, or create+unlink).
+Status create_anonymous_file(const std::string& dir, int& fd);
+// Renames a registered temp file to its final name and unregisters it.
+Status commit_temp_file(const std::string& temp_path, const std::string& final_path);
+// Removes a registered temp file now.
+void discard_temp_file(const std::string& temp_path);
+// Installs SIGINT/SIGTERM (remove temps, exit 130/143) and SIGBUS handlers.
+void install_signal_handlers();
+// The directory for spools: --tmp-dir, else $TMPDIR, else /tmp.
+std::string temp_dir(const std::string& option);
+
+// write(2) of the whole buffer, retrying on short writes.
+Status write_all(int fd, const void* data, size_t size, const std::string& path);
+
+}  // namespace dsq
