@@ -30,7 +30,7 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
                squashed_entries, squashed_layers, ctx.opts.image.c_str());
   std::fprintf(stderr, "  entries: %llu in, %llu out, %llu dropped",
                static_cast<unsigned long long>(s.entries_in), static_cast<unsigned long long>(s.entries_out),
-               static_cast<unsigned long long>(s.entries_in - s.copied));
+               static_cast<unsigned long long>(s.entries_in - s.copied - s.materialised));
   if (s.materialised) std::fprintf(stderr, ", %llu hard links re-written", static_cast<unsigned long long>(s.materialised));
   if (s.whiteouts || s.opaques)
     std::fprintf(stderr, ", %llu whiteouts and %llu opaque markers kept", static_cast<unsigned long long>(s.whiteouts),

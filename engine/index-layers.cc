@@ -50,11 +50,13 @@ Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
   TarReader reader(tar, name);
   std::string path, link;
   uint64_t released = 0;
+  bool last_open = false;  // the last record's end is the next header's offset
   for (;;) {
     TarEntry e;
     bool done = false;
     DSQ_TRY(reader.next(e, done));
-    if (!out.entries.empty()) out.entries.back().end = done ? reader.end_offset() : e.offset;
+    if (last_open) out.entries.back().end = done ? reader.end_offset() : e.offset;
+    last_open = false;
     if (done) break;
     if (e.offset - released >= kReleaseStep) {
       release_pages(tar.data() + released, tar.data() + e.offset);
@@ -105,6 +107,7 @@ Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
     rec.path = arena_add(out, path);
     rec.path_len = static_cast<uint16_t>(path.size());
     out.entries.push_back(rec);
+    last_open = true;
   }
   release_pages(tar.data() + released, tar.data() + tar.size());
   return {};

@@ -199,14 +199,19 @@ struct Planner {
           break;
         }
         case ItemRole::kMaterialised: {
+          // Appliers give the shared inode the attributes of the link's own header (Docker
+          // chmods, chowns and stamps the target when it creates a link), so the file takes
+          // the link's header with the source's content; a link to a non-file takes the
+          // source's header.
           uint64_t src = link_source_.at(item.rank);
+          const IndexedEntry& s = entry(src);
           EntryPtr e;
-          DSQ_TRY(reread(src, e));
+          DSQ_TRY(reread(s.kind == EntryKind::kFile ? item.rank : src, e));
           archive_entry_copy_pathname(e.get(), std::string(item.path).c_str());
           archive_entry_set_hardlink(e.get(), nullptr);
-          const IndexedEntry& s = entry(src);
           uint64_t data = s.kind == EntryKind::kFile ? s.size : 0;
-          if (s.kind != EntryKind::kFile) archive_entry_set_size(e.get(), 0);
+          if (s.kind == EntryKind::kFile) archive_entry_set_filetype(e.get(), AE_IFREG);
+          archive_entry_set_size(e.get(), static_cast<la_int64_t>(data));
           op = {s.end - tar_padded(data), data, rank_layer(src), add_header(e.get()),
                 static_cast<uint32_t>(tar_padding(data))};
           ++plan.stats.materialised;

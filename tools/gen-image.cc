@@ -34,7 +34,7 @@ file etc/motd hello mode=0644
 dir usr
 dir usr/bin
 file usr/bin/tool v1 mode=0755
-hardlink usr/bin/tool-alias usr/bin/tool
+hardlink usr/bin/tool-alias usr/bin/tool mode=0755
 dir usr/share
 dir usr/share/doc
 file usr/share/doc/a.txt doc-a

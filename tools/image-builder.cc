@@ -267,7 +267,7 @@ Status parse_spec(const std::string& text, ImageSpec& out) {
       if (w.size() < 3) return bad("missing target");
       e.kind = op == "symlink" ? Kind::kSymlink : Kind::kHardlink;
       e.content = unescape(w[2]);
-      e.mode = 0777;
+      e.mode = op == "symlink" ? 0777 : 0644;
       attrs = 3;
     } else if (op == "whiteout") {
       e.kind = Kind::kWhiteout;
