@@ -58,7 +58,7 @@ Status read_entry_at(Bytes tar, uint64_t offset, const std::string& name, EntryP
   archive_entry* e = nullptr;
   int rc = archive_read_next_header(r, &e);
   Status st;
-  if (rc < ARCHIVE_WARN || rc == ARCHIVE_EOF)
+  if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
     st = Status::error(name + "@" + std::to_string(offset) + ": cannot re-read tar header");
   else
     out.reset(archive_entry_clone(e));

@@ -34,7 +34,7 @@ Status TarReader::next(TarEntry& entry, bool& done) {
     end_offset_ = pos;
     return {};
   }
-  if (rc < ARCHIVE_WARN) {
+  if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {  // ARCHIVE_RETRY is a damaged header too
     // A truncated archive or a corrupt header: name the entry before it, which is where a
     // reader of the archive will look.
     std::string what = archive_error_string(ar_) ? archive_error_string(ar_) : "unreadable tar header";
