@@ -22,6 +22,7 @@ std::string encode_tar_header(archive_entry* entry) {
   std::string out;
   archive* w = archive_write_new();
   archive_write_set_format_pax_restricted(w);
+  archive_write_set_options(w, "xattrheader=SCHILY");  // as Docker and GNU tar write xattrs
   archive_write_set_bytes_per_block(w, 0);
   archive_write_open(w, &out, nullptr, append_to_string, nullptr);
   // Data is written by the caller; tell libarchive none follows so it does not pad or complain.

@@ -55,6 +55,7 @@ std::string layer_tar(const Layer& layer) {
   std::string out;
   archive* w = archive_write_new();
   archive_write_set_format_pax_restricted(w);
+  archive_write_set_options(w, "xattrheader=SCHILY");  // as Docker and GNU tar write xattrs
   archive_write_set_bytes_per_block(w, 0);
   archive_write_open(w, &out, nullptr, append, nullptr);
   for (const Entry& in : layer.entries) {
