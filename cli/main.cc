@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
   }
   bool show = !opts.quiet && (opts.verbose || isatty(2));
   if (opts.verbose && !opts.quiet) {
-    for (const auto& t : ctx.timings) std::fprintf(stderr, "  pass %-8s %8.3f s\n", t.name.c_str(), t.seconds);
+    for (const auto& t : ctx.timings)
+      std::fprintf(stderr, "  pass %-8s %8.3f s   peak RSS %s\n", t.name.c_str(), t.seconds, human(static_cast<double>(t.peak_rss)).c_str());
   }
   if (show) print_summary(ctx, took.count());
   return 0;

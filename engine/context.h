@@ -63,6 +63,7 @@ struct Selection {
 struct PassTime {
   std::string name;
   double seconds;
+  uint64_t peak_rss;  // bytes, process high-water mark after the pass
 };
 
 struct SquashResult {

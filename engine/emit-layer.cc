@@ -1,7 +1,7 @@
-// Emit: a three-stage tbb::parallel_pipeline. A serial stage cuts the planned output into
+// Emit: a four-stage tbb::parallel_pipeline. A serial stage cuts the planned output into
 // fixed-size chunks, a parallel stage fills each chunk by copying byte ranges out of the
-// mapped layers (then drops those source pages from the resident set), and a serial in-order
-// stage hashes and writes it. Memory bound: kTokens x kChunk bytes of buffers, whatever the
+// mapped layers (then drops those source pages from the resident set), and two serial
+// in-order stages hash it and write it, so SHA-256 (the serial floor) overlaps the write. Memory bound: kTokens x kChunk bytes of buffers, whatever the
 // size of the layers; the chunk boundaries depend only on the plan, so the output never
 // depends on the thread schedule.
 #include "engine/emit-layer.h"
@@ -9,7 +9,9 @@
 #include <tbb/concurrent_queue.h>
 #include <tbb/parallel_pipeline.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 #include <memory>
 
 #include "io/sha256.h"
@@ -20,7 +22,7 @@ namespace dsq {
 namespace {
 
 constexpr size_t kChunk = 4u << 20;
-constexpr size_t kTokens = 6;
+constexpr size_t kTokens = 8;
 
 // A position in the output: op index and offset within that op's bytes.
 struct Cursor {
@@ -38,10 +40,42 @@ struct Chunk {
   std::unique_ptr<std::byte[]> buf{new std::byte[kChunk]};
 };
 
+// Source pages copied by one chunk, to be dropped from the resident set once it is filled.
+// Ranges of one layer closer than kReleaseGap are merged: dropping pages that were never
+// faulted in costs nothing, and a shared page that is still needed is simply faulted again.
+class Releaser {
+ public:
+  void add(const std::byte* begin, const std::byte* end) {
+    for (auto& r : ranges_) {
+      if (begin <= r.second + kReleaseGap && end + kReleaseGap >= r.first) {
+        r.first = std::min(r.first, begin);
+        r.second = std::max(r.second, end);
+        return;
+      }
+    }
+    if (ranges_.size() == kMaxRanges) flush();
+    ranges_.emplace_back(begin, end);
+  }
+  void flush() {
+    for (const auto& [b, e] : ranges_) release_pages(align_down(b), align_up(e));
+    ranges_.clear();
+  }
+
+ private:
+  static constexpr size_t kReleaseGap = 1u << 20;
+  static constexpr size_t kMaxRanges = 16;
+  static const std::byte* align_down(const std::byte* p) {
+    return reinterpret_cast<const std::byte*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095});
+  }
+  static const std::byte* align_up(const std::byte* p) {
+    return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + 4095) & ~uintptr_t{4095});
+  }
+  std::vector<std::pair<const std::byte*, const std::byte*>> ranges_;
+};
+
 // Copies `size` output bytes starting at `at` into `dst`.
 void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t size, std::byte* dst) {
-  const std::byte* pending_begin = nullptr;  // contiguous source range to release afterwards
-  const std::byte* pending_end = nullptr;
+  Releaser released;
   while (size > 0 && at.op < plan.ops.size()) {
     const EmitOp& op = plan.ops[at.op];
     uint64_t header = op.header == kNoHeader ? 0 : plan.headers[op.header].size();
@@ -55,11 +89,7 @@ void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t si
       size_t n = std::min<uint64_t>(header + op.length - pos, size);
       const std::byte* src = tars[op.layer].data() + op.offset + (pos - header);
       std::memcpy(dst, src, n);
-      if (src != pending_end) {
-        release_pages(pending_begin, pending_end);
-        pending_begin = src;
-      }
-      pending_end = src + n;
+      released.add(src, src + n);
       dst += n, size -= n, pos += n;
     }
     if (size > 0 && pos < header + op.length + op.pad) {
@@ -75,7 +105,7 @@ void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t si
     }
   }
   if (size > 0) std::memset(dst, 0, size);  // end-of-archive blocks
-  release_pages(pending_begin, pending_end);
+  released.flush();
 }
 
 }  // namespace
@@ -127,11 +157,13 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
                                              fill(plan, tars, c->start, c->size, c->buf.get());
                                              return c;
                                            }) &
+          tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::serial_in_order,
+                                           [&](Chunk* c) {
+                                             hash.update(std::span<const std::byte>(c->buf.get(), c->size));
+                                             return c;
+                                           }) &
           tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
-            if (status.ok()) {
-              hash.update(std::span<const std::byte>(c->buf.get(), c->size));
-              status = write_all(fd, c->buf.get(), c->size, where);
-            }
+            if (status.ok()) status = write_all(fd, c->buf.get(), c->size, where);
             free_chunks.push(c);
           }));
   DSQ_TRY(status);

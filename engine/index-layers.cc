@@ -34,7 +34,7 @@ bool normalise_path(std::string_view raw, std::string& out) {
 
 namespace {
 
-constexpr uint64_t kReleaseStep = 32u << 20;
+constexpr uint64_t kReleaseStep = 8u << 20;
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueName = ".wh..wh..opq";
 

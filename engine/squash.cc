@@ -5,7 +5,9 @@
 #include <tbb/global_control.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <string>
 
 #include "engine/passes.h"
 
@@ -13,12 +15,19 @@ namespace dsq {
 
 namespace {
 
+uint64_t peak_rss() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
 template <class Pass>
 Status timed(Context& ctx, const char* name, Pass pass) {
   auto start = std::chrono::steady_clock::now();
   Status st = pass(ctx);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  ctx.timings.push_back({name, took.count()});
+  ctx.timings.push_back({name, took.count(), peak_rss()});
   return st;
 }
 

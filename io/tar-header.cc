@@ -25,15 +25,11 @@ std::string encode_tar_header(archive_entry* entry) {
   archive_write_set_options(w, "xattrheader=SCHILY");  // as Docker and GNU tar write xattrs
   archive_write_set_bytes_per_block(w, 0);
   archive_write_open(w, &out, nullptr, append_to_string, nullptr);
-  // Data is written by the caller; tell libarchive none follows so it does not pad or complain.
-  archive_entry* copy = archive_entry_clone(entry);
-  int64_t size = archive_entry_size(entry);
-  archive_entry_set_size(copy, size);
-  archive_write_header(w, copy);
-  size_t header_bytes = out.size();
-  archive_entry_free(copy);
-  archive_write_free(w);  // may append padding / end-of-archive blocks: cut them off below
-  out.resize(header_bytes);
+  archive_write_header(w, entry);
+  // The caller writes the data. Mark the archive failed so that freeing it does not pad the
+  // entry's declared size with zeros or append end-of-archive blocks.
+  archive_write_fail(w);
+  archive_write_free(w);
   return out;
 }
 
