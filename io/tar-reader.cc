@@ -7,15 +7,101 @@
 #include <archive_entry.h>
 #include <sys/stat.h>
 
+#include <cstring>
+
 namespace dsq {
 
-TarReader::TarReader(Bytes tar, std::string name) : tar_(tar), name_(std::move(name)) {
-  ar_ = archive_read_new();
-  archive_read_support_format_tar(ar_);
-  archive_read_open_memory(ar_, tar_.data(), tar_.size());
+namespace {
+
+constexpr size_t kBlock = 512;
+
+uint64_t padded(uint64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
+
+// A NUL-terminated field of at most `n` bytes.
+std::string_view field(const char* p, size_t n) {
+  size_t len = 0;
+  while (len < n && p[len] != '\0') ++len;
+  return {p, len};
 }
 
-TarReader::~TarReader() { archive_read_free(ar_); }
+// An octal number field (leading spaces, trailing NUL/space). False on anything else.
+bool octal(const char* p, size_t n, uint64_t& out) {
+  size_t i = 0;
+  while (i < n && p[i] == ' ') ++i;
+  uint64_t v = 0;
+  size_t digits = 0;
+  for (; i < n && p[i] >= '0' && p[i] <= '7'; ++i, ++digits) {
+    if (v >> 60) return false;
+    v = v * 8 + static_cast<uint64_t>(p[i] - '0');
+  }
+  for (; i < n; ++i)
+    if (p[i] != ' ' && p[i] != '\0') return false;
+  out = v;
+  return digits > 0;
+}
+
+bool checksum_ok(const unsigned char* h) {
+  uint64_t stored = 0;
+  if (!octal(reinterpret_cast<const char*>(h) + 148, 8, stored)) return false;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) sum += h[i];  // vectorised; the checksum field counts as spaces
+  for (size_t i = 148; i < 156; ++i) sum = sum - h[i] + ' ';
+  return sum == stored;
+}
+
+bool all_zero(const unsigned char* h) {
+  for (size_t i = 0; i < kBlock; ++i)
+    if (h[i] != 0) return false;
+  return true;
+}
+
+// Applies the records of a pax extended header that matter here; false if malformed or if it
+// holds something only libarchive should interpret (sparse maps).
+bool pax_records(std::string_view data, std::string& path, std::string& link, bool& has_path,
+                 bool& has_link, uint64_t& size, bool& has_size) {
+  while (!data.empty()) {
+    size_t space = data.find(' ');
+    if (space == std::string_view::npos || space == 0 || space > 20) return false;
+    uint64_t len = 0;
+    for (size_t i = 0; i < space; ++i) {
+      if (data[i] < '0' || data[i] > '9') return false;
+      len = len * 10 + static_cast<uint64_t>(data[i] - '0');
+    }
+    if (len <= space + 1 || len > data.size() || data[len - 1] != '\n') return false;
+    std::string_view record = data.substr(space + 1, len - space - 2);
+    size_t eq = record.find('=');
+    if (eq == std::string_view::npos) return false;
+    std::string_view key = record.substr(0, eq), value = record.substr(eq + 1);
+    if (key == "path") {
+      path.assign(value);
+      has_path = true;
+    } else if (key == "linkpath") {
+      link.assign(value);
+      has_link = true;
+    } else if (key == "size") {
+      uint64_t v = 0;
+      if (value.empty() || value.size() > 19) return false;
+      for (char c : value) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+      }
+      size = v;
+      has_size = true;
+    } else if (key.starts_with("GNU.sparse")) {
+      return false;
+    }
+    data.remove_prefix(len);
+  }
+  return true;
+}
+
+}  // namespace
+
+TarReader::TarReader(Bytes tar, std::string name) : tar_(tar), name_(std::move(name)) {}
+
+TarReader::~TarReader() {
+  if (ar_ != nullptr) archive_read_free(ar_);
+}
 
 Status TarReader::fail(std::string_view entry_path, uint64_t offset, std::string_view what) const {
   std::string msg = name_;
@@ -24,9 +110,120 @@ Status TarReader::fail(std::string_view entry_path, uint64_t offset, std::string
   return Status::error(msg);
 }
 
+TarReader::Scan TarReader::scan(TarEntry& entry) {
+  const auto* base = reinterpret_cast<const unsigned char*>(tar_.data());
+  uint64_t pos = pos_;
+  path_buf_.clear();
+  link_buf_.clear();
+  bool has_path = false, has_link = false, has_size = false;
+  uint64_t pax_size = 0;
+  for (;;) {
+    if (pos + kBlock > tar_.size()) return Scan::kUnsupported;  // libarchive names the truncation
+    const unsigned char* h = base + pos;
+    if (h[0] == 0 && all_zero(h)) {
+      if (pos != pos_) return Scan::kUnsupported;  // an extension header followed by nothing
+      end_offset_ = pos;
+      return Scan::kEnd;
+    }
+    if (!checksum_ok(h)) return Scan::kUnsupported;
+    uint64_t size = 0;
+    if (!octal(reinterpret_cast<const char*>(h) + 124, 12, size)) return Scan::kUnsupported;
+    const char type = static_cast<char>(h[156]);
+    uint64_t data = pos + kBlock;
+    if (data + padded(size) > tar_.size()) return Scan::kUnsupported;
+    std::string_view payload(reinterpret_cast<const char*>(base + data), size);
+    if (type == 'x') {
+      if (!pax_records(payload, path_buf_, link_buf_, has_path, has_link, pax_size, has_size))
+        return Scan::kUnsupported;
+      pos = data + padded(size);
+      continue;
+    }
+    if (type == 'L' || type == 'K') {
+      std::string_view text = field(payload.data(), payload.size());
+      if (type == 'L' && !has_path) path_buf_.assign(text), has_path = true;
+      if (type == 'K' && !has_link) link_buf_.assign(text), has_link = true;
+      pos = data + padded(size);
+      continue;
+    }
+    if (has_size) size = pax_size;
+    if (data + padded(size) > tar_.size()) return Scan::kUnsupported;
+    const char* hc = reinterpret_cast<const char*>(h);
+    if (!has_path) {
+      std::string_view name = field(hc, 100);
+      bool posix = std::memcmp(hc + 257, "ustar\0", 6) == 0;
+      std::string_view prefix = posix ? field(hc + 345, 155) : std::string_view{};
+      if (!prefix.empty()) path_buf_.assign(prefix).append("/").append(name);
+      else path_buf_.assign(name);
+    }
+    if (!has_link) link_buf_.assign(field(hc + 157, 100));
+    entry = TarEntry{};
+    entry.offset = pos_;
+    entry.path = path_buf_;
+    switch (type) {
+      case '0': case '\0': case '7':
+        entry.type = !path_buf_.empty() && path_buf_.back() == '/' ? TarType::kDir : TarType::kFile;
+        entry.size = entry.type == TarType::kFile ? size : 0;
+        if (entry.type == TarType::kDir && size != 0) return Scan::kUnsupported;
+        break;
+      case '1': entry.type = TarType::kHardlink; entry.link = link_buf_; break;
+      case '2': entry.type = TarType::kSymlink; entry.link = link_buf_; break;
+      case '5': entry.type = TarType::kDir; break;
+      case '3': case '4': case '6': entry.type = TarType::kOther; break;
+      default: return Scan::kUnsupported;  // global headers, sparse and vendor types
+    }
+    if (entry.type != TarType::kFile && size != 0) return Scan::kUnsupported;
+    pos_ = data + padded(size);
+    // Headers sit kilobytes apart, beyond the hardware prefetcher's reach: ask for the next
+    // one now, so that its cache misses overlap the caller's work on this entry.
+    if (pos_ + kBlock <= tar_.size())
+      for (size_t line = 0; line < kBlock; line += 64) __builtin_prefetch(base + pos_ + line);
+    return Scan::kEntry;
+  }
+}
+
+void TarReader::switch_to_libarchive() {
+  ar_ = archive_read_new();
+  archive_read_support_format_tar(ar_);
+  archive_read_open_memory(ar_, tar_.data(), tar_.size());
+  // Walk up to the entry the scanner stopped at (both readers agree on every entry before it);
+  // the header read there is handed out by the next call to next_libarchive().
+  if (pos_ == 0) return;
+  for (;;) {
+    pending_rc_ = archive_read_next_header(ar_, &pending_);
+    if (pending_rc_ != ARCHIVE_OK && pending_rc_ != ARCHIVE_WARN) break;
+    if (static_cast<uint64_t>(archive_read_header_position(ar_)) >= pos_) break;
+  }
+  has_pending_ = true;
+}
+
 Status TarReader::next(TarEntry& entry, bool& done) {
+  done = false;
+  if (ar_ == nullptr) {
+    switch (scan(entry)) {
+      case Scan::kEntry:
+        prev_path_.assign(entry.path);
+        return {};
+      case Scan::kEnd:
+        done = true;
+        return {};
+      case Scan::kUnsupported:
+        switch_to_libarchive();
+        break;
+    }
+  }
+  return next_libarchive(entry, done);
+}
+
+Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   archive_entry* e = nullptr;
-  int rc = archive_read_next_header(ar_, &e);
+  int rc;
+  if (has_pending_) {
+    has_pending_ = false;
+    rc = pending_rc_;
+    e = pending_;
+  } else {
+    rc = archive_read_next_header(ar_, &e);
+  }
   auto pos = static_cast<uint64_t>(archive_read_header_position(ar_));
   done = false;
   if (rc == ARCHIVE_EOF) {
@@ -44,7 +241,6 @@ Status TarReader::next(TarEntry& entry, bool& done) {
   const char* path = archive_entry_pathname(e);
   entry = TarEntry{};
   entry.offset = pos;
-  entry.raw = e;
   entry.path = path ? path : "";
   prev_path_ = std::string(entry.path);
   if (archive_entry_sparse_count(e) > 0)

@@ -1,7 +1,14 @@
-// Walks the entries of a tar held in memory with libarchive, reporting for each one where its
-// bytes lie: the header chain (extension records included) starts at `offset`, the data and
-// padding end at `end`. Knowing the exact byte range is what lets the engine copy surviving
-// entries byte-for-byte without re-encoding them.
+// Walks the entries of a tar held in memory, reporting for each one where its bytes lie: the
+// header chain (extension records included) starts at `offset`, the data and padding end at
+// `end`. Knowing the exact byte range is what lets the engine copy surviving entries
+// byte-for-byte without re-encoding them.
+//
+// Two readers stand behind one interface. Plain headers (ustar/GNU, pax path/linkpath/size
+// records, GNU long names) are decoded in place by a scanner that touches only the header
+// bytes; libarchive's reader costs ~1.7 us per entry (it converts every name to wide
+// characters), which dominated indexing. Anything else (global pax headers, sparse files,
+// base-256 oddities, a damaged or truncated header) switches the walk to libarchive at that
+// entry, which either decodes it or reports the error.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +32,6 @@ struct TarEntry {
   std::string_view path;   // raw name as stored; valid until the next call to next()
   std::string_view link;   // hard link or symlink target; valid until next()
   TarType type = TarType::kOther;
-  archive_entry* raw = nullptr;  // libarchive's view, for callers needing more attributes
 };
 
 class TarReader {
@@ -43,11 +49,21 @@ class TarReader {
   uint64_t end_offset() const { return end_offset_; }
 
  private:
+  enum class Scan { kEntry, kEnd, kUnsupported };
+  Scan scan(TarEntry& entry);
+  Status next_libarchive(TarEntry& entry, bool& done);
+  void switch_to_libarchive();
   Status fail(std::string_view entry_path, uint64_t offset, std::string_view what) const;
+
   Bytes tar_;
   std::string name_;
-  archive* ar_ = nullptr;
+  uint64_t pos_ = 0;            // next header (fast scanner)
+  archive* ar_ = nullptr;       // set once the walk has switched to libarchive
+  archive_entry* pending_ = nullptr;
+  int pending_rc_ = 0;
+  bool has_pending_ = false;
   uint64_t end_offset_ = 0;
+  std::string path_buf_, link_buf_;
   std::string prev_path_;
 };
 

@@ -6,7 +6,7 @@ BUILD="$ROOT/build"
 
 BUILD_PACKAGES=(cmake g++ ninja-build pkg-config libtbb-dev libarchive-dev libxxhash-dev libssl-dev
   libsimdjson-dev libboost-dev libbenchmark-dev libgtest-dev libgmock-dev libzstd-dev zlib1g-dev
-  libcli11-dev zstd tar gzip)
+  libcli11-dev zstd tar gzip bc time)
 
 install_packages() {
   local missing=()
