@@ -43,27 +43,36 @@ struct Chunk {
 // Source pages copied by one chunk, to be dropped from the resident set once it is filled.
 // Ranges of one layer closer than kReleaseGap are merged: dropping pages that were never
 // faulted in costs nothing, and a shared page that is still needed is simply faulted again.
+// Ranges are rounded out to whole pages but never past the layer's own pages, which lie inside
+// its file mapping (rounding past a mapping's end would discard someone else's memory).
 class Releaser {
  public:
-  void add(const std::byte* begin, const std::byte* end) {
+  void add(const std::byte* begin, const std::byte* end, Bytes layer) {
+    const std::byte* lo = std::max(align_down(begin), align_down(layer.data()));
+    const std::byte* hi = std::min(align_up(end), align_up(layer.data() + layer.size()));
     for (auto& r : ranges_) {
-      if (begin <= r.second + kReleaseGap && end + kReleaseGap >= r.first) {
-        r.first = std::min(r.first, begin);
-        r.second = std::max(r.second, end);
+      if (lo <= r.second + kReleaseGap && hi + kReleaseGap >= r.first && same_layer(r, layer)) {
+        r.first = std::min(r.first, lo);
+        r.second = std::max(r.second, hi);
         return;
       }
     }
     if (ranges_.size() == kMaxRanges) flush();
-    ranges_.emplace_back(begin, end);
+    ranges_.emplace_back(lo, hi);
+    layers_.push_back(layer);
   }
   void flush() {
-    for (const auto& [b, e] : ranges_) release_pages(align_down(b), align_up(e));
+    for (const auto& [b, e] : ranges_) release_pages(b, e);
     ranges_.clear();
+    layers_.clear();
   }
 
  private:
   static constexpr size_t kReleaseGap = 1u << 20;
   static constexpr size_t kMaxRanges = 16;
+  bool same_layer(const std::pair<const std::byte*, const std::byte*>& r, Bytes layer) const {
+    return layers_[&r - ranges_.data()].data() == layer.data();
+  }
   static const std::byte* align_down(const std::byte* p) {
     return reinterpret_cast<const std::byte*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095});
   }
@@ -71,6 +80,7 @@ class Releaser {
     return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + 4095) & ~uintptr_t{4095});
   }
   std::vector<std::pair<const std::byte*, const std::byte*>> ranges_;
+  std::vector<Bytes> layers_;
 };
 
 // Copies `size` output bytes starting at `at` into `dst`.
@@ -89,7 +99,7 @@ void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t si
       size_t n = std::min<uint64_t>(header + op.length - pos, size);
       const std::byte* src = tars[op.layer].data() + op.offset + (pos - header);
       std::memcpy(dst, src, n);
-      released.add(src, src + n);
+      released.add(src, src + n, tars[op.layer]);
       dst += n, size -= n, pos += n;
     }
     if (size > 0 && pos < header + op.length + op.pad) {

@@ -11,26 +11,32 @@ void EntryDeleter::operator()(archive_entry* e) const { archive_entry_free(e); }
 
 namespace {
 
-la_ssize_t append_to_string(archive*, void* client, const void* buf, size_t n) {
-  static_cast<std::string*>(client)->append(static_cast<const char*>(buf), n);
+struct HeaderSink {
+  std::string out;
+  bool closed = false;  // after the header: swallow the padding libarchive writes on close
+};
+
+la_ssize_t append_header(archive*, void* client, const void* buf, size_t n) {
+  auto* sink = static_cast<HeaderSink*>(client);
+  if (!sink->closed) sink->out.append(static_cast<const char*>(buf), n);
   return static_cast<la_ssize_t>(n);
 }
 
 }  // namespace
 
 std::string encode_tar_header(archive_entry* entry) {
-  std::string out;
+  HeaderSink sink;
   archive* w = archive_write_new();
   archive_write_set_format_pax_restricted(w);
   archive_write_set_options(w, "xattrheader=SCHILY");  // as Docker and GNU tar write xattrs
   archive_write_set_bytes_per_block(w, 0);
-  archive_write_open(w, &out, nullptr, append_to_string, nullptr);
+  archive_write_open(w, &sink, nullptr, append_header, nullptr);
   archive_write_header(w, entry);
-  // The caller writes the data. Mark the archive failed so that freeing it does not pad the
-  // entry's declared size with zeros or append end-of-archive blocks.
-  archive_write_fail(w);
+  // The caller writes the data: what libarchive writes from here on (zeros standing for the
+  // declared size, end-of-archive blocks) is swallowed.
+  sink.closed = true;
   archive_write_free(w);
-  return out;
+  return std::move(sink.out);
 }
 
 EntryPtr make_entry(std::string_view path, bool directory, uint64_t size, int64_t mtime,
