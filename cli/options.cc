@@ -23,7 +23,7 @@ int parse_options(int argc, char** argv, Options& opts) {
       "standard input)."};
   app.name("docker-squash");
   std::string load_image;
-  bool no_verify = false, version = false;
+  bool version = false;
   app.add_option("image", opts.image, "Image to squash")->required();
   app.add_option("-f,--from-layer", opts.from_layer,
                  "Number of history entries to squash from the top, or the ID of the layer or image "
@@ -39,9 +39,9 @@ int parse_options(int argc, char** argv, Options& opts) {
   app.add_option("--tmp-dir", opts.tmp_dir, "Directory for temporary files (default: $TMPDIR or /tmp)");
   app.add_flag("-c,--cleanup", opts.cleanup, "Remove the source image from the daemon after squashing");
   app.add_option("-j,--jobs", opts.jobs, "Worker threads (default: all cores)")->check(CLI::Range(1u, 1024u));
-  app.add_flag("--no-verify", no_verify,
-               "Do not check uncompressed input layers against their diff_id (faster: bytes of "
-               "dropped entries are then never read)");
+  app.add_flag("--verify", opts.verify,
+               "Check every uncompressed input layer against its diff_id (reads every byte; by "
+               "default only compressed layers, which are read whole anyway, are checked)");
   app.add_flag("-v,--verbose", opts.verbose, "Print per-pass timings and a summary");
   app.add_flag("-q,--quiet", opts.quiet, "Print nothing but errors");
   app.add_flag("--version", version, "Print the version and exit");
@@ -64,7 +64,6 @@ int parse_options(int argc, char** argv, Options& opts) {
     }
     opts.load_image = value;
   }
-  opts.verify = !no_verify;
   if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) {
     char* end = nullptr;
     long long v = std::strtoll(epoch, &end, 10);

@@ -26,7 +26,7 @@ struct Options {
   bool cleanup = false;
   bool verbose = false;
   bool quiet = false;
-  bool verify = true;       // check every input layer against its diff_id
+  bool verify = false;      // also hash uncompressed layers (read in place) against diff_id
   unsigned jobs = 0;        // 0: all cores
   std::optional<int64_t> source_date_epoch;
 };

@@ -48,6 +48,7 @@ Status decompress_to_spool(Bytes blob, const std::string& name, const std::strin
   } else {
     std::vector<char> buf(1 << 20);
     uint64_t total = 0;
+    uint64_t released = 0;
     for (;;) {
       la_ssize_t n = archive_read_data(r, buf.data(), buf.size());
       if (n == 0) break;
@@ -57,6 +58,12 @@ Status decompress_to_spool(Bytes blob, const std::string& name, const std::strin
         break;
       }
       hash.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      // Drop the compressed pages the decoder has consumed (keeping a margin for its look-ahead).
+      auto consumed = static_cast<uint64_t>(archive_filter_bytes(r, -1));
+      if (consumed > released + (16u << 20)) {
+        release_pages(blob.data() + released, blob.data() + consumed - (1u << 20));
+        released = consumed - (1u << 20);
+      }
       st = write_all(fd, buf.data(), static_cast<size_t>(n), dir + "/(spool of " + name + ")");
       if (!st.ok()) break;
       total += static_cast<uint64_t>(n);
