@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Loads squashed archives into a real dockerd and compares the filesystem (docker export of a
+# container of each image) and the config with the original's. Also checks the OCI half of
+# the archive with skopeo and umoci. Needs DOCKER_HOST pointing at a daemon (tools/test starts
+# one); exits 77 (skipped) without it.
+set -euo pipefail
+BIN="$1" GEN="$2"
+[ -n "${DOCKER_HOST:-}" ] || { echo "DOCKER_HOST not set: no daemon to test against"; exit 77; }
+docker version >/dev/null
+WORK=$(mktemp -d /tmp/dsq-docker.XXXXXX)
+cleanup() {
+  docker rm -f $(cat "$WORK/containers" 2>/dev/null) >/dev/null 2>&1 || true
+  docker rmi -f dsq-test/original:latest dsq-test/squashed:all dsq-test/squashed:partial >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cat > "$WORK/spec" <<'SPEC'
+tag dsq-test/original:latest
+layer
+dir etc
+file etc/passwd root:x:0:0
+file etc/motd v1
+dir usr
+dir usr/bin
+file usr/bin/tool v1 mode=0755
+hardlink usr/bin/tool-link usr/bin/tool mode=0755
+dir usr/share
+dir usr/share/doc
+file usr/share/doc/a a
+file usr/share/doc/b b
+symlink usr/bin/alt /usr/share/doc/a
+dir var
+dir var/cache
+file var/cache/big size=100000
+empty ENV%20A%3D1
+layer
+dir etc
+file etc/motd v2 mode=0600 uid=1000 gid=1000
+dir usr
+dir usr/bin
+file usr/bin/tool v2 mode=0755
+dir var
+whiteout var/cache
+file name%20with%20spaces x
+file caf%C3%A9 unicode
+empty LABEL%20x%3Dy
+layer
+dir usr
+dir usr/share
+dir usr/share/doc
+opaque usr/share/doc
+file usr/share/doc/new fresh
+file etc.wh.notawhiteout kept
+symlink dangling /nowhere
+dir var
+file var/cache now-a-file
+empty CMD%20sh
+SPEC
+"$GEN" spec "$WORK/spec" "$WORK/original.tar"
+
+# docker export of a created container, as "type mode owner size mtime path [-> target] hash"
+tree_of() {
+  local image="$1" out="$2" id
+  id=$(docker create "$image" /none)
+  echo "$id" >>"$WORK/containers"
+  mkdir -p "$out.d"
+  docker export "$id" | tar -x -C "$out.d"
+  (cd "$out.d" && find . -mindepth 1 \
+      ! -path ./.dockerenv ! -path './etc/hostname' ! -path './etc/hosts' ! -path './etc/resolv.conf' ! -path './etc/mtab' \
+      ! -path './dev' ! -path './dev/*' ! -path './proc' ! -path './sys' ! -path './etc' \
+      -printf '%y %m %U:%G %s %T@ %p %l\n' | sort -k6 >"$out")
+  (cd "$out.d" && find . -type f ! -path ./.dockerenv ! -path './etc/host*' ! -path './etc/resolv.conf' ! -path './etc/mtab' \
+      -exec sha256sum {} + | sort -k2 >>"$out")
+}
+
+docker load -i "$WORK/original.tar" >/dev/null
+tree_of dsq-test/original:latest "$WORK/tree.original"
+docker image inspect -f '{{json .Config}}' dsq-test/original:latest >"$WORK/config.original"
+
+for mode in all partial; do
+  args=()
+  [ "$mode" = partial ] && args=(-f 3)
+  "$BIN" "${args[@]}" -t "dsq-test/squashed:$mode" --output-path "$WORK/$mode.tar" "docker-archive:$WORK/original.tar"
+  docker load -i "$WORK/$mode.tar" >/dev/null
+  tree_of "dsq-test/squashed:$mode" "$WORK/tree.$mode"
+  docker image inspect -f '{{json .Config}}' "dsq-test/squashed:$mode" >"$WORK/config.$mode"
+  diff -u "$WORK/tree.original" "$WORK/tree.$mode" || { echo "FAIL: filesystem differs ($mode)"; exit 1; }
+  diff -u "$WORK/config.original" "$WORK/config.$mode" || { echo "FAIL: config differs ($mode)"; exit 1; }
+  layers=$(docker image inspect -f '{{len .RootFS.Layers}}' "dsq-test/squashed:$mode")
+  expected=$([ "$mode" = all ] && echo 1 || echo 3)  # -f 3 keeps L0, ENV, L1
+  [ "$layers" = "$expected" ] || { echo "FAIL: $mode has $layers layers, expected $expected"; exit 1; }
+  # The OCI half: skopeo reads the layout, umoci unpacks it.
+  mkdir -p "$WORK/oci.$mode"
+  tar -x -C "$WORK/oci.$mode" -f "$WORK/$mode.tar"
+  skopeo inspect "oci:$WORK/oci.$mode:$mode" >/dev/null
+  umoci unpack --rootless --image "$WORK/oci.$mode:$mode" "$WORK/bundle.$mode" >/dev/null
+  [ "$(cat "$WORK/bundle.$mode/rootfs/usr/bin/tool-link")" = v1 ] || { echo "FAIL: umoci: hard link content"; exit 1; }
+  echo "ok: $mode squash loads with the original's filesystem and config ($layers layers)"
+done
