@@ -187,7 +187,9 @@ TEST_F(E2E, OutputHoldsBothLayoutsWithConsistentDigests) {
   ASSERT_EQ(squash("-t app:sq --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
   Files out = read_tar(slurp(path("out.tar")));
   for (const auto& [name, data] : out) {
-    if (name.rfind("blobs/sha256/", 0) == 0) EXPECT_EQ("blobs/" + dsq::sha256_digest(data).replace(6, 1, "/"), name);
+    if (name.rfind("blobs/sha256/", 0) == 0) {
+      EXPECT_EQ("blobs/" + dsq::sha256_digest(data).replace(6, 1, "/"), name);
+    }
   }
   EXPECT_EQ(out.at("oci-layout"), R"({"imageLayoutVersion":"1.0.0"})");
   simdjson::dom::parser p;
