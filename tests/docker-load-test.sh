@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Loads squashed archives into a real dockerd and compares the filesystem (docker export of a
-# container of each image) and the config with the original's. Also checks the OCI half of
-# the archive with skopeo and umoci. Needs DOCKER_HOST pointing at a daemon (tools/test starts
-# one); exits 77 (skipped) without it.
+# container of each image) and the config with the original's. The OCI half of the archive is
+# imported into containerd (what Docker's containerd image store does: index.json, content
+# digests, containerd's own layer applier) and its unpacked rootfs compared the same way; skopeo
+# and umoci read it too. Needs DOCKER_HOST (tools/test starts a daemon; its containerd socket
+# comes in DSQ_CONTAINERD_SOCKET); exits 77 (skipped) without it.
 set -euo pipefail
 BIN="$1" GEN="$2"
 [ -n "${DOCKER_HOST:-}" ] || { echo "DOCKER_HOST not set: no daemon to test against"; exit 77; }
 docker version >/dev/null
 WORK=$(mktemp -d /tmp/dsq-docker.XXXXXX)
+CTR=(ctr -a "${DSQ_CONTAINERD_SOCKET:-}" -n dsq-test)
 cleanup() {
+  for m in "$WORK"/mnt.*; do [ -d "$m" ] && "${CTR[@]}" images unmount "$m" >/dev/null 2>&1; done
+  "${CTR[@]}" images rm docker.io/dsq-test/original:latest docker.io/dsq-test/squashed:all \
+    docker.io/dsq-test/squashed:partial >/dev/null 2>&1 || true
   docker rm -f $(cat "$WORK/containers" 2>/dev/null) >/dev/null 2>&1 || true
   docker rmi -f dsq-test/original:latest dsq-test/squashed:all dsq-test/squashed:partial >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -74,6 +80,17 @@ tree_of() {
       -exec sha256sum {} + | sort -k2 >>"$out")
 }
 
+# The unpacked rootfs of an image imported into containerd, listed like tree_of.
+containerd_tree_of() {
+  local archive="$1" ref="$2" out="$3"
+  "${CTR[@]}" images import --snapshotter native "$archive" >/dev/null
+  mkdir -p "$WORK/mnt.$out"
+  "${CTR[@]}" images mount --snapshotter native "$ref" "$WORK/mnt.$out" >/dev/null
+  (cd "$WORK/mnt.$out" && find . -mindepth 1 -printf '%y %m %U:%G %s %T@ %p %l\n' | sort -k6 >"$WORK/$out")
+  (cd "$WORK/mnt.$out" && find . -type f -exec sha256sum {} + | sort -k2 >>"$WORK/$out")
+  "${CTR[@]}" images unmount "$WORK/mnt.$out" >/dev/null
+}
+
 docker load -i "$WORK/original.tar" >/dev/null
 tree_of dsq-test/original:latest "$WORK/tree.original"
 docker image inspect -f '{{json .Config}}' dsq-test/original:latest >"$WORK/config.original"
@@ -97,4 +114,10 @@ for mode in all partial; do
   umoci unpack --rootless --image "$WORK/oci.$mode:$mode" "$WORK/bundle.$mode" >/dev/null
   [ "$(cat "$WORK/bundle.$mode/rootfs/usr/bin/tool-link")" = v1 ] || { echo "FAIL: umoci: hard link content"; exit 1; }
   echo "ok: $mode squash loads with the original's filesystem and config ($layers layers)"
+  if [ -n "${DSQ_CONTAINERD_SOCKET:-}" ]; then
+    [ -s "$WORK/ctr.original" ] || containerd_tree_of "$WORK/original.tar" docker.io/dsq-test/original:latest ctr.original
+    containerd_tree_of "$WORK/$mode.tar" "docker.io/dsq-test/squashed:$mode" "ctr.$mode"
+    diff -u "$WORK/ctr.original" "$WORK/ctr.$mode" || { echo "FAIL: containerd rootfs differs ($mode)"; exit 1; }
+    echo "ok: $mode squash imports into containerd with the original's filesystem"
+  fi
 done

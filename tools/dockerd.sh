@@ -10,6 +10,8 @@ start_private_dockerd() {
   DSQ_DOCKERD_PID=$!
   trap stop_private_dockerd EXIT
   export DOCKER_HOST="unix://$sock"
+  # dockerd runs its own containerd; the tests import the OCI layout into it as well.
+  export DSQ_CONTAINERD_SOCKET="$DSQ_DOCKER_DIR/exec/containerd/containerd.sock"
   for _ in $(seq 1 60); do
     docker version >/dev/null 2>&1 && return 0
     kill -0 "$DSQ_DOCKERD_PID" 2>/dev/null || break

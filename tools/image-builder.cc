@@ -10,6 +10,7 @@
 
 #include <sstream>
 
+#include "engine/image-ref.h"
 #include "io/json.h"
 #include "io/sha256.h"
 #include "io/tar-header.h"
@@ -184,8 +185,12 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
     manifest += "]}";
     std::string md = sha256_digest(manifest);
     DSQ_TRY(out.add("blobs/sha256/" + std::string(digest_hex(md)), manifest));
+    ImageRef ref;
+    DSQ_TRY(parse_image_ref(spec.tag, ref));
     DSQ_TRY(out.add("index.json", "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":" +
-                                      json_quote(md) + ",\"size\":" + std::to_string(manifest.size()) + "}]}"));
+                                      json_quote(md) + ",\"size\":" + std::to_string(manifest.size()) +
+                                      ",\"annotations\":{\"io.containerd.image.name\":" + json_quote(ref.full) +
+                                      ",\"org.opencontainers.image.ref.name\":" + json_quote(ref.tag) + "}}]}"));
     DSQ_TRY(out.add("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
   }
   std::string manifest_json = "[{\"Config\":" + json_quote(config_name) + ",\"RepoTags\":[" + json_quote(spec.tag) + "],\"Layers\":[";
