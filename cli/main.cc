@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
     for (const auto& t : ctx.timings)
       std::fprintf(stderr, "  pass %-8s %8.3f s   peak RSS %s\n", t.name.c_str(), t.seconds, human(static_cast<double>(t.peak_rss)).c_str());
   }
+  if (opts.verbose && !opts.quiet && !ctx.timings.empty())
+    std::fprintf(stderr, "  memory: peak RSS %llu bytes, bound %llu bytes\n",
+                 static_cast<unsigned long long>(ctx.timings.back().peak_rss),
+                 static_cast<unsigned long long>(ctx.result.memory_bound));
   if (show) print_summary(ctx, took.count());
   return 0;
 }

@@ -73,6 +73,7 @@ struct SquashResult {
   std::string image_id;
   uint64_t input_bytes = 0;   // squashed layers' uncompressed size
   uint64_t archive_bytes = 0;
+  uint64_t memory_bound = 0;  // bytes, from the formula in emit-layer.h
 };
 
 struct Context {

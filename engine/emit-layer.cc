@@ -34,22 +34,22 @@ uint64_t op_bytes(const Plan& plan, const EmitOp& op) {
   return (op.header == kNoHeader ? 0 : plan.headers[op.header].size()) + op.length + op.pad;
 }
 
-struct Chunk {
-  Cursor start;
-  size_t size = 0;
-  std::unique_ptr<std::byte[]> buf{new std::byte[kChunk]};
-};
 
 // Source pages copied by one chunk, to be dropped from the resident set once it is filled.
 // Ranges of one layer closer than kReleaseGap are merged: dropping pages that were never
 // faulted in costs nothing, and a shared page that is still needed is simply faulted again.
-// Ranges are rounded out to whole pages but never past the layer's own pages, which lie inside
-// its file mapping (rounding past a mapping's end would discard someone else's memory).
+// Ranges are rounded out to the kernel's fault-around windows but never past the layer's own
+// pages, which lie inside its file mapping (rounding past a mapping's end would discard
+// someone else's memory).
 class Releaser {
  public:
   void add(const std::byte* begin, const std::byte* end, Bytes layer) {
-    const std::byte* lo = std::max(align_down(begin), align_down(layer.data()));
-    const std::byte* hi = std::min(align_up(end), align_up(layer.data() + layer.size()));
+    // A read fault maps a whole fault-around window (64 KiB) or a whole large page-cache folio
+    // (up to 2 MiB) around the address. Rounding the start down to 2 MiB drops what earlier
+    // copies left mapped; the end is rounded only to the fault-around window, because the next
+    // chunk, possibly being filled right now, usually reads on from there.
+    const std::byte* lo = std::max(align_down(begin, kLargeFolio), align_down(layer.data(), kPage));
+    const std::byte* hi = std::min(align_up(end, kFaultAround), align_up(layer.data() + layer.size(), kPage));
     for (auto& r : ranges_) {
       if (lo <= r.second + kReleaseGap && hi + kReleaseGap >= r.first && same_layer(r, layer)) {
         r.first = std::min(r.first, lo);
@@ -73,17 +73,26 @@ class Releaser {
   bool same_layer(const std::pair<const std::byte*, const std::byte*>& r, Bytes layer) const {
     return layers_[&r - ranges_.data()].data() == layer.data();
   }
-  static const std::byte* align_down(const std::byte* p) {
-    return reinterpret_cast<const std::byte*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095});
+  static constexpr uintptr_t kPage = 4096;
+  static constexpr uintptr_t kFaultAround = 64u << 10;
+  static constexpr uintptr_t kLargeFolio = 2u << 20;
+  static const std::byte* align_down(const std::byte* p, uintptr_t to) {
+    return reinterpret_cast<const std::byte*>(reinterpret_cast<uintptr_t>(p) & ~(to - 1));
   }
-  static const std::byte* align_up(const std::byte* p) {
-    return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + 4095) & ~uintptr_t{4095});
+  static const std::byte* align_up(const std::byte* p, uintptr_t to) {
+    return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + to - 1) & ~(to - 1));
   }
   std::vector<std::pair<const std::byte*, const std::byte*>> ranges_;
   std::vector<Bytes> layers_;
 };
 
-// Copies `size` output bytes starting at `at` into `dst`.
+struct Chunk {
+  Cursor start;
+  size_t size = 0;
+  std::unique_ptr<std::byte[]> buf{new std::byte[kChunk]};
+};
+
+// Copies `size` output bytes starting at `at` into `dst`, then drops the source pages.
 void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t size, std::byte* dst) {
   Releaser released;
   while (size > 0 && at.op < plan.ops.size()) {
@@ -119,6 +128,13 @@ void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t si
 }
 
 }  // namespace
+
+uint64_t memory_bound(uint64_t entries, uint64_t path_bytes, unsigned workers) {
+  constexpr uint64_t kPerEntry = 96 + 96 + 88;  // index (with vector slack), path map, plan
+  constexpr uint64_t kWindow = (8u << 20) + (2u << 20);  // index release step + decoder
+  constexpr uint64_t kBase = 24u << 20;
+  return entries * kPerEntry + 2 * path_bytes + kTokens * kChunk + workers * kWindow + kBase;
+}
 
 Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
                   const std::string& where, std::string& digest) {

@@ -3,12 +3,14 @@
 #include "engine/squash.h"
 
 #include <tbb/global_control.h>
+#include <tbb/task_arena.h>
 
 #include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
 
+#include "engine/emit-layer.h"
 #include "engine/passes.h"
 
 namespace dsq {
@@ -58,6 +60,9 @@ Status squash(Context& ctx) {
     DSQ_TRY(timed(ctx, "plan", plan));
   }
   DSQ_TRY(timed(ctx, "write", write_image));
+  uint64_t entries = 0, path_bytes = 0;
+  for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
+  ctx.result.memory_bound = memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency());
   return {};
 }
 

@@ -70,6 +70,7 @@ Status decompress_to_spool(Bytes blob, const std::string& name, const std::strin
     }
   }
   archive_read_free(r);
+  release_pages(blob.data(), blob.data() + blob.size());
   if (!st.ok()) {
     close(fd);
     return st;
