@@ -278,6 +278,19 @@ TEST_F(E2E, StdinToStdout) {
   EXPECT_EQ(leftovers({"in.tar", "piped.tar", "piped2.tar", "direct.tar"}), std::vector<std::string>{});
 }
 
+TEST_F(E2E, PeakMemoryStaysWithinTheDocumentedBound) {
+  ASSERT_EQ(run(std::string(GEN_IMAGE) + " many " + path("many.tar").string() + " 3 40000 4 1500"), 0) << err_;
+  ASSERT_EQ(squash("-v --output-path " + path("out.tar").string() + " docker-archive:" + path("many.tar").string()), 0) << err_;
+  unsigned long long peak = 0, bound = 0;
+  size_t at = err_.find("memory: peak RSS ");
+  ASSERT_NE(at, std::string::npos) << err_;
+  ASSERT_EQ(std::sscanf(err_.c_str() + at, "memory: peak RSS %llu bytes, bound %llu bytes", &peak, &bound), 2);
+  EXPECT_GT(peak, 0u);
+  EXPECT_LE(peak, bound);
+  // The bound is about the index, not the image: below the size of the layers.
+  EXPECT_LT(bound, fs::file_size(path("many.tar")));
+}
+
 // --- Bad input: one line naming file, entry and offset; exit 1; nothing left ---------------
 
 class BadInput : public E2E {
