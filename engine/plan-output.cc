@@ -57,8 +57,10 @@ struct Planner {
   Plan& plan;
 
   // What the new layer holds at a node: 0 nothing, 1 a directory, 2 anything else.
-  std::vector<uint8_t> out_kind;
-  std::vector<uint8_t> base_present, base_dir, base_children;
+  std::vector<uint8_t> out_kind = {};
+  std::vector<uint8_t> base_present = {}, base_dir = {}, base_children = {};
+  std::unordered_map<uint64_t, uint64_t> source_of = {};            // link rank -> source rank
+  std::unordered_map<uint64_t, std::string_view> carrier = {};      // source rank -> carrier path
 
   const IndexedEntry& entry(uint64_t rank) const { return map.entry(layers, rank); }
 
@@ -156,24 +158,19 @@ struct Planner {
     return static_cast<uint32_t>(plan.headers.size() - 1);
   }
 
-  // Hard link groups in output order: the first member carries the source's content.
-  Status settle_links() {
-    if (map.links.empty()) return {};
-    std::unordered_map<uint64_t, uint64_t> source_of;  // surviving link rank -> source rank
-    for (const HardLink& l : map.links) source_of[l.rank] = l.source;
-    std::unordered_map<uint64_t, std::string_view> carrier;  // source rank -> carrier path
+  // Hard link groups in output order: the first member carries the source's content, the
+  // others link to it.
+  void settle_links() {
     std::unordered_map<uint64_t, bool> is_source;
-    for (const HardLink& l : map.links) is_source[l.source] = true;
+    for (const HardLink& l : map.links) {
+      source_of[l.rank] = l.source;
+      is_source[l.source] = true;
+    }
     for (OutputItem& item : plan.items) {
       if (item.rank == kNoRank) continue;
-      uint64_t source;
-      if (auto it = source_of.find(item.rank); it != source_of.end()) {
-        source = it->second;
-      } else if (is_source.count(item.rank)) {
-        source = item.rank;
-      } else {
-        continue;
-      }
+      auto it = source_of.find(item.rank);
+      if (it == source_of.end() && !is_source.count(item.rank)) continue;
+      uint64_t source = it == source_of.end() ? item.rank : it->second;
       auto [slot, first] = carrier.try_emplace(source, item.path);
       if (first) {
         if (item.rank != source) item.role = ItemRole::kMaterialised;
@@ -181,9 +178,6 @@ struct Planner {
         item.role = ItemRole::kRelinked;
       }
     }
-    for (const HardLink& l : map.links) link_source_[l.rank] = l.source;
-    carrier_ = std::move(carrier);
-    return {};
   }
 
   Status make_ops() {
@@ -203,7 +197,7 @@ struct Planner {
           // chmods, chowns and stamps the target when it creates a link), so the file takes
           // the link's header with the source's content; a link to a non-file takes the
           // source's header.
-          uint64_t src = link_source_.at(item.rank);
+          uint64_t src = source_of.at(item.rank);
           const IndexedEntry& s = entry(src);
           EntryPtr e;
           DSQ_TRY(reread(s.kind == EntryKind::kFile ? item.rank : src, e));
@@ -218,12 +212,12 @@ struct Planner {
           break;
         }
         case ItemRole::kRelinked: {
-          auto it = link_source_.find(item.rank);
-          uint64_t src = it == link_source_.end() ? item.rank : it->second;
+          auto it = source_of.find(item.rank);
+          uint64_t src = it == source_of.end() ? item.rank : it->second;
           EntryPtr e;
           DSQ_TRY(reread(item.rank, e));
           archive_entry_set_size(e.get(), 0);
-          archive_entry_copy_hardlink(e.get(), std::string(carrier_.at(src)).c_str());
+          archive_entry_copy_hardlink(e.get(), std::string(carrier.at(src)).c_str());
           op.header = add_header(e.get());
           ++plan.stats.materialised;
           break;
@@ -248,8 +242,6 @@ struct Planner {
     return {};
   }
 
-  std::unordered_map<uint64_t, uint64_t> link_source_;
-  std::unordered_map<uint64_t, std::string_view> carrier_;
 };
 
 }  // namespace
@@ -260,7 +252,7 @@ Status plan_output(const std::vector<LayerIndex>& layers, const std::vector<Byte
   plan = Plan{};
   for (size_t l = first_squashed; l < layers.size(); ++l)
     plan.stats.entries_in += layers[l].entries.size();
-  Planner p{layers, tars, layer_names, map, first_squashed, synthetic_mtime, plan, {}, {}, {}, {}, {}, {}};
+  Planner p{layers, tars, layer_names, map, first_squashed, synthetic_mtime, plan};
   p.collect_winners();
   p.collect_base();
   p.add_missing_parents();
@@ -269,7 +261,7 @@ Status plan_output(const std::vector<LayerIndex>& layers, const std::vector<Byte
                      [](const OutputItem& a, const OutputItem& b) {
                        return output_path_less(a.path, b.path);
                      });
-  DSQ_TRY(p.settle_links());
+  p.settle_links();
   return p.make_ops();
 }
 

@@ -70,15 +70,6 @@ class ArchiveWriter {
 
 std::string blob_path(const std::string& digest) { return "blobs/sha256/" + std::string(digest_hex(digest)); }
 
-const char* oci_layer_type(Compression c) {
-  switch (c) {
-    case Compression::kGzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case Compression::kZstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
-    case Compression::kNone: break;
-  }
-  return "application/vnd.oci.image.layer.v1.tar";
-}
-
 std::string descriptor(const char* media_type, const std::string& digest, uint64_t size) {
   return std::string("{\"mediaType\":") + json_quote(media_type) + ",\"digest\":" + json_quote(digest) +
          ",\"size\":" + std::to_string(size) + "}";
@@ -116,14 +107,14 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
     layer_digests.push_back(l.blob_digest);
     diff_ids.push_back(l.diff_id);
     sizes.push_back(l.blob.size());
-    media_types.push_back(oci_layer_type(l.compression));
+    media_types.push_back(oci_layer_media_type(l.compression));
   }
   if (new_layer) {
     DSQ_TRY(write_new_layer(ctx, w));
     layer_digests.push_back(ctx.result.diff_id);
     diff_ids.push_back(ctx.result.diff_id);
     sizes.push_back(ctx.result.layer_size);
-    media_types.push_back(oci_layer_type(Compression::kNone));
+    media_types.push_back(oci_layer_media_type(Compression::kNone));
   }
 
   ConfigEdit edit;

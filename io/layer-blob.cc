@@ -30,6 +30,15 @@ const char* compression_name(Compression c) {
   return "none";
 }
 
+const char* oci_layer_media_type(Compression c) {
+  switch (c) {
+    case Compression::kGzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::kZstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::kNone: break;
+  }
+  return "application/vnd.oci.image.layer.v1.tar";
+}
+
 Status decompress_to_spool(Bytes blob, const std::string& name, const std::string& dir,
                            MappedFile& out, std::string& uncompressed_digest) {
   int fd = -1;

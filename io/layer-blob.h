@@ -12,6 +12,8 @@ enum class Compression { kNone, kGzip, kZstd };
 
 Compression detect_compression(Bytes blob);
 const char* compression_name(Compression c);
+// The OCI layer media type for a blob with this compression.
+const char* oci_layer_media_type(Compression c);
 
 // Decompresses `blob` into an anonymous spool file in `dir` and maps it (so the rest of the
 // engine reads every layer as an uncompressed tar in memory), computing the SHA-256 of the

@@ -125,15 +125,6 @@ class OuterWriter {
   std::string path_;
 };
 
-const char* media_type(Compression c) {
-  switch (c) {
-    case Compression::kGzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case Compression::kZstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
-    case Compression::kNone: break;
-  }
-  return "application/vnd.oci.image.layer.v1.tar";
-}
-
 }  // namespace
 
 Status write_archive(const ImageSpec& spec, const std::string& path) {
@@ -180,7 +171,7 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
                            "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":" +
                            json_quote(config_digest) + ",\"size\":" + std::to_string(config.size()) + "},\"layers\":[";
     for (size_t i = 0; i < blob_digests.size(); ++i)
-      manifest += std::string(i ? "," : "") + "{\"mediaType\":\"" + media_type(kinds[i]) + "\",\"digest\":" +
+      manifest += std::string(i ? "," : "") + "{\"mediaType\":\"" + oci_layer_media_type(kinds[i]) + "\",\"digest\":" +
                   json_quote(blob_digests[i]) + ",\"size\":" + std::to_string(blob_sizes[i]) + "}";
     manifest += "]}";
     std::string md = sha256_digest(manifest);
