@@ -97,7 +97,9 @@ bool pax_records(std::string_view data, std::string& path, std::string& link, bo
 
 }  // namespace
 
-TarReader::TarReader(Bytes tar, std::string name) : tar_(tar), name_(std::move(name)) {}
+TarReader::TarReader(Bytes tar, std::string name, Mode mode) : tar_(tar), name_(std::move(name)) {
+  if (mode == Mode::kLibarchiveOnly) switch_to_libarchive();
+}
 
 TarReader::~TarReader() {
   if (ar_ != nullptr) archive_read_free(ar_);

@@ -36,8 +36,10 @@ struct TarEntry {
 
 class TarReader {
  public:
-  // `name` prefixes every error message ("in.tar:blobs/sha256/ab..").
-  TarReader(Bytes tar, std::string name);
+  enum class Mode { kFast, kLibarchiveOnly };
+  // `name` prefixes every error message ("in.tar:blobs/sha256/ab.."). kLibarchiveOnly skips the
+  // in-place scanner (tests compare the two).
+  TarReader(Bytes tar, std::string name, Mode mode = Mode::kFast);
   ~TarReader();
   TarReader(const TarReader&) = delete;
   TarReader& operator=(const TarReader&) = delete;
