@@ -39,6 +39,7 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
                human(ctx.result.layer_size).c_str(),
                human(ctx.result.input_bytes > ctx.result.layer_size ? ctx.result.input_bytes - ctx.result.layer_size : 0).c_str());
   std::fprintf(stderr, "  new image ID: %s\n", ctx.result.image_id.c_str());
+  if (!ctx.result.chain_id.empty()) std::fprintf(stderr, "  top layer chain ID: %s\n", ctx.result.chain_id.c_str());
   std::fprintf(stderr, "  wrote %s (%s) in %.2f s\n", ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
                human(ctx.result.archive_bytes).c_str(), total_seconds);
 }

@@ -71,6 +71,7 @@ struct SquashResult {
   uint64_t layer_size = 0;
   std::string config;
   std::string image_id;
+  std::string chain_id;  // of the whole layer stack: what the daemon keys the top layer by
   uint64_t input_bytes = 0;   // squashed layers' uncompressed size
   uint64_t archive_bytes = 0;
   uint64_t memory_bound = 0;  // bytes, from the formula in emit-layer.h

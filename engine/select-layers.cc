@@ -1,7 +1,8 @@
 // --from-layer, as docker-squash 1.2 reads it: an integer counts history entries from the top
 // (entries without a layer, such as ENV or CMD, count too); anything else names the layer to
 // squash above, by diff_id, layer directory or blob name (a unique prefix of 12+ hex digits is
-// enough). The squashed entries must cover at least two history entries.
+// enough); the image's own ID or tag leaves nothing to squash. The squashed entries must cover
+// at least two history entries.
 #include <cctype>
 
 #include "engine/passes.h"
@@ -39,6 +40,14 @@ bool layer_matches(const LayerSource& layer, std::string id) {
   return false;
 }
 
+// The image's own ID (its config digest, or a 12+ digit prefix) or one of its tags.
+bool names_the_image(const Context& ctx, const std::string& from) {
+  for (const std::string& tag : ctx.image.repo_tags)
+    if (tag == from || tag == from + ":latest") return true;
+  std::string id = from.starts_with("sha256:") ? from.substr(7) : from;
+  return id.size() >= 12 && digest_hex(sha256_digest(ctx.image.config)).substr(0, id.size()) == id;
+}
+
 }  // namespace
 
 Status select_layers(Context& ctx) {
@@ -56,11 +65,14 @@ Status select_layers(Context& ctx) {
       return Status::error("Cannot squash " + from + " layers, the " + ctx.opts.image +
                            " image contains only " + std::to_string(total) + " layers");
     squashed_entries = static_cast<size_t>(count);
+  } else if (names_the_image(ctx, from)) {
+    squashed_entries = 0;  // the image itself is the top: nothing above it
   } else {
-    size_t found = total;
-    for (size_t i = 0; i < ctx.layer_count(); ++i)
+    const size_t layers = ctx.layer_count();
+    size_t found = layers;
+    for (size_t i = 0; i < layers; ++i)
       if (layer_matches(ctx.image.layers[i], from)) found = i;
-    if (found == total)
+    if (found == layers)
       return Status::error("Could not find the layer or image '" + from + "' in " + ctx.opts.image);
     // Squash every history entry after the one that created layer `found`.
     size_t layers_seen = 0, entry = 0;

@@ -126,6 +126,7 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
   edit.write_history = ctx.image.has_history;
   DSQ_TRY(rewrite_config(ctx.image.config, edit, ctx.result.config));
   ctx.result.image_id = sha256_digest(ctx.result.config);
+  ctx.result.chain_id = chain_id(diff_ids);
   DSQ_TRY(w.add(blob_path(ctx.result.image_id), ctx.result.config));
 
   std::string manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":" +

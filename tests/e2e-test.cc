@@ -255,6 +255,11 @@ TEST_F(E2E, CountErrorsAndExitCodes) {
   EXPECT_EQ(err_, "docker-squash: Single layer marked to squash, no squashing is required\n");
   EXPECT_EQ(squash("-f deadbeefdeadbeef" + tail), 1);
   EXPECT_NE(err_.find("Could not find the layer or image 'deadbeefdeadbeef'"), std::string::npos) << err_;
+  Image img = load_docker(read_tar(slurp(in)));
+  std::string id(dsq::digest_hex(dsq::sha256_digest(img.config)));
+  EXPECT_EQ(squash("-f " + id.substr(0, 12) + tail), 2);
+  EXPECT_EQ(err_, "docker-squash: No layers to squash above " + id.substr(0, 12) + " in docker-archive:" + in.string() + "\n");
+  EXPECT_EQ(squash("-f sample:latest" + tail), 2);
   EXPECT_EQ(squash("--load-image maybe" + tail), 2);
   EXPECT_EQ(squash("some-image:latest --output-path x.tar"), 1);
   EXPECT_NE(err_.find("some-image:latest: reading images from a Docker daemon"), std::string::npos) << err_;
