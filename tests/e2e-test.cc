@@ -168,6 +168,25 @@ TEST_F(E2E, V12LayoutInput) {
   EXPECT_EQ(tree_of(load_docker(read_tar(slurp(in))).layers), tree_of(load_docker(read_tar(slurp(path("out.tar")))).layers));
 }
 
+// docker save writes a layer shared with another saved image as a symlink to the other's
+// layer.tar; manifest.json names the symlink.
+TEST_F(E2E, LayerStoredAsASymlinkInTheArchive) {
+  auto in = make(std::string("layout v12\n") + kSpec);
+  fs::path x = path("x");
+  fs::create_directories(x);
+  ASSERT_EQ(run("tar -C " + x.string() + " -xf " + in.string()), 0);
+  Image before = load_docker(read_tar(slurp(in)));
+  std::string first(dsq::digest_hex(dsq::sha256_digest(before.layers[0])));
+  fs::create_directories(x / "shared");
+  fs::create_symlink("../" + first + "/layer.tar", x / "shared" / "layer.tar");
+  std::string manifest = slurp(x / "manifest.json");
+  manifest.replace(manifest.find(first + "/layer.tar"), first.size() + 10, "shared/layer.tar");
+  std::ofstream(x / "manifest.json", std::ios::trunc) << manifest;
+  ASSERT_EQ(run("tar -C " + x.string() + " -cf " + path("linked.tar").string() + " ."), 0);
+  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + path("linked.tar").string()), 0) << err_;
+  EXPECT_EQ(tree_of(before.layers), tree_of(load_docker(read_tar(slurp(path("out.tar")))).layers));
+}
+
 TEST_F(E2E, GzipAndZstdLayers) {
   auto in = make("layer gzip\nfile a x\nfile b y\nlayer zstd\nwhiteout a\nfile c z\nlayer\nfile d w\n");
   ASSERT_EQ(squash("-f 2 --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
