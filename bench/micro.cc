@@ -27,7 +27,10 @@ struct Fixture {
 
   Fixture() {
     uint64_t seed = 7;
-    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    auto next = [&] {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      return seed >> 33;
+    };
     const size_t kFiles = 20000;
     for (int l = 0; l < 3; ++l) {
       builder::Layer layer;
@@ -42,8 +45,10 @@ struct Fixture {
           if (l > 0 && r >= 35) continue;
           builder::Entry e;
           e.path = "d" + std::to_string(d) + "/f" + std::to_string(f);
-          if (l > 0 && r < 5) e.kind = builder::Kind::kWhiteout;
-          else e.content.assign(next() % 4000, 'x');
+          if (l > 0 && r < 5)
+            e.kind = builder::Kind::kWhiteout;
+          else
+            e.content.assign(next() % 4000, 'x');
           layer.entries.push_back(std::move(e));
         }
       }
@@ -88,7 +93,8 @@ void BM_Resolve(benchmark::State& state) {
   const Fixture& f = fixture();
   auto index = index_all(f);
   PathMap map;
-  if (!resolve_paths(index, 0, map).ok() || map.size() < 20000) state.SkipWithError("resolve failed");
+  if (!resolve_paths(index, 0, map).ok() || map.size() < 20000)
+    state.SkipWithError("resolve failed");
   for (auto _ : state) {
     benchmark::DoNotOptimize(resolve_paths(index, 0, map));
   }
@@ -101,11 +107,13 @@ void BM_Emit(benchmark::State& state) {
   auto index = index_all(f);
   PathMap map;
   Plan plan;
-  if (!resolve_paths(index, 0, map).ok() || !plan_output(index, f.tars, f.names, map, 0, 0, plan).ok())
+  if (!resolve_paths(index, 0, map).ok() ||
+      !plan_output(index, f.tars, f.names, map, 0, 0, plan).ok())
     state.SkipWithError("plan failed");
   int fd = memfd_create("out", 0);
   std::string digest;
-  if (!emit_layer(plan, f.tars, fd, "out", digest).ok() || lseek(fd, 0, SEEK_END) != static_cast<off_t>(plan.layer_size))
+  if (!emit_layer(plan, f.tars, fd, "out", digest).ok() ||
+      lseek(fd, 0, SEEK_END) != static_cast<off_t>(plan.layer_size))
     state.SkipWithError("emit wrote the wrong size");
   for (auto _ : state) {
     lseek(fd, 0, SEEK_SET);

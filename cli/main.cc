@@ -29,18 +29,27 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
   std::fprintf(stderr, "Squashed %zu history entries (%zu layers) of %s into one layer\n",
                squashed_entries, squashed_layers, ctx.opts.image.c_str());
   std::fprintf(stderr, "  entries: %llu in, %llu out, %llu dropped",
-               static_cast<unsigned long long>(s.entries_in), static_cast<unsigned long long>(s.entries_out),
+               static_cast<unsigned long long>(s.entries_in),
+               static_cast<unsigned long long>(s.entries_out),
                static_cast<unsigned long long>(s.entries_in - s.copied - s.materialised));
-  if (s.materialised) std::fprintf(stderr, ", %llu hard links re-written", static_cast<unsigned long long>(s.materialised));
+  if (s.materialised)
+    std::fprintf(stderr, ", %llu hard links re-written",
+                 static_cast<unsigned long long>(s.materialised));
   if (s.whiteouts || s.opaques)
-    std::fprintf(stderr, ", %llu whiteouts and %llu opaque markers kept", static_cast<unsigned long long>(s.whiteouts),
+    std::fprintf(stderr, ", %llu whiteouts and %llu opaque markers kept",
+                 static_cast<unsigned long long>(s.whiteouts),
                  static_cast<unsigned long long>(s.opaques));
-  std::fprintf(stderr, "\n  size: %s of layers -> %s (saved %s)\n", human(ctx.result.input_bytes).c_str(),
-               human(ctx.result.layer_size).c_str(),
-               human(ctx.result.input_bytes > ctx.result.layer_size ? ctx.result.input_bytes - ctx.result.layer_size : 0).c_str());
+  std::fprintf(stderr, "\n  size: %s of layers -> %s (saved %s)\n",
+               human(ctx.result.input_bytes).c_str(), human(ctx.result.layer_size).c_str(),
+               human(ctx.result.input_bytes > ctx.result.layer_size
+                         ? ctx.result.input_bytes - ctx.result.layer_size
+                         : 0)
+                   .c_str());
   std::fprintf(stderr, "  new image ID: %s\n", ctx.result.image_id.c_str());
-  if (!ctx.result.chain_id.empty()) std::fprintf(stderr, "  top layer chain ID: %s\n", ctx.result.chain_id.c_str());
-  std::fprintf(stderr, "  wrote %s (%s) in %.2f s\n", ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
+  if (!ctx.result.chain_id.empty())
+    std::fprintf(stderr, "  top layer chain ID: %s\n", ctx.result.chain_id.c_str());
+  std::fprintf(stderr, "  wrote %s (%s) in %.2f s\n",
+               ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
                human(ctx.result.archive_bytes).c_str(), total_seconds);
 }
 
@@ -53,7 +62,8 @@ int main(int argc, char** argv) {
   if (int rc = dsq::parse_options(argc, argv, opts); rc >= 0) return rc;
 
   if (opts.load_image.value_or(false)) {
-    std::cerr << "docker-squash: --load-image: loading into a Docker daemon is not supported by this build; "
+    std::cerr << "docker-squash: --load-image: loading into a Docker daemon is not supported by "
+                 "this build; "
                  "use --output-path and `docker load`\n";
     return 1;
   }
@@ -76,7 +86,8 @@ int main(int argc, char** argv) {
   bool show = !opts.quiet && (opts.verbose || isatty(2));
   if (opts.verbose && !opts.quiet) {
     for (const auto& t : ctx.timings)
-      std::fprintf(stderr, "  pass %-8s %8.3f s   peak RSS %s\n", t.name.c_str(), t.seconds, human(static_cast<double>(t.peak_rss)).c_str());
+      std::fprintf(stderr, "  pass %-8s %8.3f s   peak RSS %s\n", t.name.c_str(), t.seconds,
+                   human(static_cast<double>(t.peak_rss)).c_str());
   }
   if (opts.verbose && !opts.quiet && !ctx.timings.empty())
     std::fprintf(stderr, "  memory: peak RSS %llu bytes, bound %llu bytes\n",

@@ -2,7 +2,6 @@
 #include "cli/options.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -10,9 +9,12 @@
 namespace dsq {
 
 bool parse_bool(std::string text, bool& out) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (text == "yes" || text == "true" || text == "t" || text == "y" || text == "1") return out = true, true;
-  if (text == "no" || text == "false" || text == "f" || text == "n" || text == "0") return out = false, true;
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (text == "yes" || text == "true" || text == "t" || text == "y" || text == "1")
+    return out = true, true;
+  if (text == "no" || text == "false" || text == "f" || text == "n" || text == "0")
+    return out = false, true;
   return false;
 }
 
@@ -25,20 +27,25 @@ int parse_options(int argc, char** argv, Options& opts) {
   std::string load_image;
   bool version = false;
   app.add_option("image", opts.image, "Image to squash")->required();
-  app.add_option("-f,--from-layer", opts.from_layer,
-                 "Number of history entries to squash from the top, or the ID of the layer or image "
-                 "to squash above (default: squash all)");
+  app.add_option(
+      "-f,--from-layer", opts.from_layer,
+      "Number of history entries to squash from the top, or the ID of the layer or image "
+      "to squash above (default: squash all)");
   app.add_option("-t,--tag", opts.tag, "Name and optionally a tag (name:tag) for the new image");
   app.add_option("-m,--message", opts.message, "Comment of the new history entry")->default_val("");
-  app.add_option("--output-path", opts.output_path, "Write the squashed image archive to this path (- for stdout)");
+  app.add_option("--output-path", opts.output_path,
+                 "Write the squashed image archive to this path (- for stdout)");
   app.add_option("--load-image", load_image,
                  "Load the squashed image into the Docker daemon (yes/no; default: no for "
                  "daemon-less inputs)")
       ->expected(0, 1)
       ->default_str("true");
-  app.add_option("--tmp-dir", opts.tmp_dir, "Directory for temporary files (default: $TMPDIR or /tmp)");
-  app.add_flag("-c,--cleanup", opts.cleanup, "Remove the source image from the daemon after squashing");
-  app.add_option("-j,--jobs", opts.jobs, "Worker threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  app.add_option("--tmp-dir", opts.tmp_dir,
+                 "Directory for temporary files (default: $TMPDIR or /tmp)");
+  app.add_flag("-c,--cleanup", opts.cleanup,
+               "Remove the source image from the daemon after squashing");
+  app.add_option("-j,--jobs", opts.jobs, "Worker threads (default: all cores)")
+      ->check(CLI::Range(1u, 1024u));
   app.add_flag("--verify", opts.verify,
                "Check every uncompressed input layer against its diff_id (reads every byte; by "
                "default only compressed layers, which are read whole anyway, are checked)");
@@ -59,7 +66,8 @@ int parse_options(int argc, char** argv, Options& opts) {
   if (app.count("--load-image")) {
     bool value = true;
     if (!load_image.empty() && !parse_bool(load_image, value)) {
-      std::cerr << "docker-squash: --load-image: '" << load_image << "' is not a boolean (yes/no)\n";
+      std::cerr << "docker-squash: --load-image: '" << load_image
+                << "' is not a boolean (yes/no)\n";
       return 2;
     }
     opts.load_image = value;
@@ -68,7 +76,8 @@ int parse_options(int argc, char** argv, Options& opts) {
     char* end = nullptr;
     long long v = std::strtoll(epoch, &end, 10);
     if (*end != '\0' || v < 0) {
-      std::cerr << "docker-squash: SOURCE_DATE_EPOCH: '" << epoch << "' is not a number of seconds\n";
+      std::cerr << "docker-squash: SOURCE_DATE_EPOCH: '" << epoch
+                << "' is not a number of seconds\n";
       return 2;
     }
     opts.source_date_epoch = v;

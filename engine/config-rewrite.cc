@@ -36,7 +36,8 @@ Status rewrite_rootfs(simdjson::ondemand::value value, const ConfigEdit& edit, s
       continue;
     }
     array ids;
-    if (auto err = field.value().get_array().get(ids)) return json_error("config: rootfs.diff_ids", err);
+    if (auto err = field.value().get_array().get(ids))
+      return json_error("config: rootfs.diff_ids", err);
     out += '[';
     size_t i = 0;
     for (auto id : ids) {

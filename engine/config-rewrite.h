@@ -13,12 +13,12 @@
 namespace dsq {
 
 struct ConfigEdit {
-  std::string created;                    // RFC 3339 timestamp
-  size_t kept_history = 0;                // history entries kept from the bottom
-  size_t kept_layers = 0;                 // diff_ids kept from the bottom
-  std::optional<std::string> new_diff_id; // none when the squashed entries held no data
+  std::string created;                     // RFC 3339 timestamp
+  size_t kept_history = 0;                 // history entries kept from the bottom
+  size_t kept_layers = 0;                  // diff_ids kept from the bottom
+  std::optional<std::string> new_diff_id;  // none when the squashed entries held no data
   std::string comment;
-  bool write_history = true;              // false when the original config has none
+  bool write_history = true;  // false when the original config has none
 };
 
 Status rewrite_config(std::string_view config, const ConfigEdit& edit, std::string& out);

@@ -16,8 +16,8 @@
 namespace dsq {
 
 struct Options {
-  std::string image;        // docker-archive:PATH or "-"
-  std::string from_layer;   // "" squashes everything
+  std::string image;       // docker-archive:PATH or "-"
+  std::string from_layer;  // "" squashes everything
   std::string tag;
   std::string message;
   std::string output_path;  // "" none, "-" stdout
@@ -26,15 +26,15 @@ struct Options {
   bool cleanup = false;
   bool verbose = false;
   bool quiet = false;
-  bool verify = false;      // also hash uncompressed layers (read in place) against diff_id
-  unsigned jobs = 0;        // 0: all cores
+  bool verify = false;  // also hash uncompressed layers (read in place) against diff_id
+  unsigned jobs = 0;    // 0: all cores
   std::optional<int64_t> source_date_epoch;
 };
 
 struct LayerSource {
-  std::string path;         // inside the input archive
-  std::string name;         // "archive:path", for messages
-  Bytes blob;               // as stored
+  std::string path;  // inside the input archive
+  std::string name;  // "archive:path", for messages
+  Bytes blob;        // as stored
   Compression compression = Compression::kNone;
   std::string diff_id;      // from the config
   std::string blob_digest;  // digest of the stored blob (kept layers are re-emitted as is)
@@ -67,12 +67,12 @@ struct PassTime {
 };
 
 struct SquashResult {
-  std::string diff_id;   // of the new layer, "" when the squashed entries held no data
+  std::string diff_id;  // of the new layer, "" when the squashed entries held no data
   uint64_t layer_size = 0;
   std::string config;
   std::string image_id;
-  std::string chain_id;  // of the whole layer stack: what the daemon keys the top layer by
-  uint64_t input_bytes = 0;   // squashed layers' uncompressed size
+  std::string chain_id;      // of the whole layer stack: what the daemon keys the top layer by
+  uint64_t input_bytes = 0;  // squashed layers' uncompressed size
   uint64_t archive_bytes = 0;
   uint64_t memory_bound = 0;  // bytes, from the formula in emit-layer.h
 };

@@ -1,9 +1,9 @@
 // Emit: a four-stage tbb::parallel_pipeline. A serial stage cuts the planned output into
 // fixed-size chunks, a parallel stage fills each chunk by copying byte ranges out of the
 // mapped layers (then drops those source pages from the resident set), and two serial
-// in-order stages hash it and write it, so SHA-256 (the serial floor) overlaps the write. Memory bound: kTokens x kChunk bytes of buffers, whatever the
-// size of the layers; the chunk boundaries depend only on the plan, so the output never
-// depends on the thread schedule.
+// in-order stages hash it and write it, so SHA-256 (the serial floor) overlaps the write. Memory
+// bound: kTokens x kChunk bytes of buffers, whatever the size of the layers; the chunk boundaries
+// depend only on the plan, so the output never depends on the thread schedule.
 #include "engine/emit-layer.h"
 
 #include <tbb/concurrent_queue.h>
@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 #include <memory>
+#include <vector>
 
 #include "io/sha256.h"
 #include "io/temp-files.h"
@@ -34,7 +34,6 @@ uint64_t op_bytes(const Plan& plan, const EmitOp& op) {
   return (op.header == kNoHeader ? 0 : plan.headers[op.header].size()) + op.length + op.pad;
 }
 
-
 // Source pages copied by one chunk, to be dropped from the resident set once it is filled.
 // Ranges of one layer closer than kReleaseGap are merged: dropping pages that were never
 // faulted in costs nothing, and a shared page that is still needed is simply faulted again.
@@ -49,7 +48,8 @@ class Releaser {
     // copies left mapped; the end is rounded only to the fault-around window, because the next
     // chunk, possibly being filled right now, usually reads on from there.
     const std::byte* lo = std::max(align_down(begin, kLargeFolio), align_down(layer.data(), kPage));
-    const std::byte* hi = std::min(align_up(end, kFaultAround), align_up(layer.data() + layer.size(), kPage));
+    const std::byte* hi =
+        std::min(align_up(end, kFaultAround), align_up(layer.data() + layer.size(), kPage));
     for (auto& r : ranges_) {
       if (lo <= r.second + kReleaseGap && hi + kReleaseGap >= r.first && same_layer(r, layer)) {
         r.first = std::min(r.first, lo);
@@ -80,7 +80,8 @@ class Releaser {
     return reinterpret_cast<const std::byte*>(reinterpret_cast<uintptr_t>(p) & ~(to - 1));
   }
   static const std::byte* align_up(const std::byte* p, uintptr_t to) {
-    return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + to - 1) & ~(to - 1));
+    return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + to - 1) &
+                                              ~(to - 1));
   }
   std::vector<std::pair<const std::byte*, const std::byte*>> ranges_;
   std::vector<Bytes> layers_;
@@ -93,7 +94,8 @@ struct Chunk {
 };
 
 // Copies `size` output bytes starting at `at` into `dst`, then drops the source pages.
-void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t size, std::byte* dst) {
+void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t size,
+          std::byte* dst) {
   Releaser released;
   while (size > 0 && at.op < plan.ops.size()) {
     const EmitOp& op = plan.ops[at.op];
@@ -151,47 +153,41 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
   }
   tbb::parallel_pipeline(
       kTokens,
-      tbb::make_filter<void, Chunk*>(
-          tbb::filter_mode::serial_in_order,
-          [&](tbb::flow_control& fc) -> Chunk* {
-            if (remaining == 0 || !status.ok()) {
-              fc.stop();
-              return nullptr;
-            }
-            Chunk* c = nullptr;
-            free_chunks.try_pop(c);
-            c->start = next;
-            c->size = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
-            remaining -= c->size;
-            // Advance the cursor by c->size bytes.
-            uint64_t left = c->size;
-            while (left > 0 && next.op < plan.ops.size()) {
-              uint64_t avail = op_bytes(plan, plan.ops[next.op]) - next.offset;
-              if (avail <= left) {
-                left -= avail;
-                ++next.op;
-                next.offset = 0;
-              } else {
-                next.offset += left;
-                left = 0;
-              }
-            }
-            return c;
-          }) &
-          tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
-                                           [&](Chunk* c) {
-                                             fill(plan, tars, c->start, c->size, c->buf.get());
-                                             return c;
-                                           }) &
-          tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::serial_in_order,
-                                           [&](Chunk* c) {
-                                             hash.update(std::span<const std::byte>(c->buf.get(), c->size));
-                                             return c;
-                                           }) &
-          tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
-            if (status.ok()) status = write_all(fd, c->buf.get(), c->size, where);
-            free_chunks.push(c);
-          }));
+      tbb::make_filter<
+          void, Chunk*>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> Chunk* {
+        if (remaining == 0 || !status.ok()) {
+          fc.stop();
+          return nullptr;
+        }
+        Chunk* c = nullptr;
+        free_chunks.try_pop(c);
+        c->start = next;
+        c->size = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
+        remaining -= c->size;
+        // Advance the cursor by c->size bytes.
+        uint64_t left = c->size;
+        while (left > 0 && next.op < plan.ops.size()) {
+          uint64_t avail = op_bytes(plan, plan.ops[next.op]) - next.offset;
+          if (avail <= left) {
+            left -= avail;
+            ++next.op;
+            next.offset = 0;
+          } else {
+            next.offset += left;
+            left = 0;
+          }
+        }
+        return c;
+      }) & tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel, [&](Chunk* c) {
+        fill(plan, tars, c->start, c->size, c->buf.get());
+        return c;
+      }) & tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
+        hash.update(std::span<const std::byte>(c->buf.get(), c->size));
+        return c;
+      }) & tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
+        if (status.ok()) status = write_all(fd, c->buf.get(), c->size, where);
+        free_chunks.push(c);
+      }));
   DSQ_TRY(status);
   digest = hash.finish_digest();
   return {};

@@ -15,8 +15,8 @@ bool valid_component(std::string_view c) {
       !std::isalnum(static_cast<unsigned char>(c.back())))
     return false;
   for (char ch : c)
-    if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) ||
-          ch == '.' || ch == '_' || ch == '-'))
+    if (!(std::islower(static_cast<unsigned char>(ch)) ||
+          std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
       return false;
   return true;
 }
@@ -47,7 +47,8 @@ Status parse_image_ref(const std::string& text, ImageRef& out) {
   size_t slash = name.find('/');
   if (slash != std::string::npos) {
     std::string first = name.substr(0, slash);
-    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost") {
+    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
+        first == "localhost") {
       domain = first;
       path = name.substr(slash + 1);
     }

@@ -40,7 +40,8 @@ constexpr std::string_view kOpaqueName = ".wh..wh..opq";
 
 Status entry_error(const std::string& layer, std::string_view path, uint64_t offset,
                    const std::string& what) {
-  return Status::error(layer + ":" + std::string(path) + "@" + std::to_string(offset) + ": " + what);
+  return Status::error(layer + ":" + std::string(path) + "@" + std::to_string(offset) + ": " +
+                       what);
 }
 
 }  // namespace
@@ -68,11 +69,21 @@ Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
     rec.offset = e.offset;
     rec.size = e.size;
     switch (e.type) {
-      case TarType::kFile: rec.kind = EntryKind::kFile; break;
-      case TarType::kDir: rec.kind = EntryKind::kDir; break;
-      case TarType::kSymlink: rec.kind = EntryKind::kSymlink; break;
-      case TarType::kHardlink: rec.kind = EntryKind::kHardlink; break;
-      case TarType::kOther: rec.kind = EntryKind::kOther; break;
+      case TarType::kFile:
+        rec.kind = EntryKind::kFile;
+        break;
+      case TarType::kDir:
+        rec.kind = EntryKind::kDir;
+        break;
+      case TarType::kSymlink:
+        rec.kind = EntryKind::kSymlink;
+        break;
+      case TarType::kHardlink:
+        rec.kind = EntryKind::kHardlink;
+        break;
+      case TarType::kOther:
+        rec.kind = EntryKind::kOther;
+        break;
     }
     size_t slash = path.rfind('/');
     std::string_view base = slash == std::string::npos ? std::string_view(path)
@@ -102,7 +113,8 @@ Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
       rec.link_len = static_cast<uint16_t>(link.size());
     }
     if (path.size() > 0xffff) return entry_error(name, e.path, e.offset, "name too long");
-    if (out.arena.size() > 0xffff0000u) return entry_error(name, e.path, e.offset, "too many names in one layer");
+    if (out.arena.size() > 0xffff0000u)
+      return entry_error(name, e.path, e.offset, "too many names in one layer");
     rec.hash = XXH3_64bits(path.data(), path.size());
     rec.path = arena_add(out, path);
     rec.path_len = static_cast<uint16_t>(path.size());
@@ -141,7 +153,8 @@ Status verify_digest(const LayerSource& layer) {
 // Decompresses a compressed layer into a mapped spool; its diff_id is checked on the way.
 Status prepare_compressed(const Context& ctx, LayerSource& layer, bool keep_blob_digest) {
   std::string diff;
-  DSQ_TRY(decompress_to_spool(layer.blob, layer.name, temp_dir(ctx.opts.tmp_dir), layer.spool, diff));
+  DSQ_TRY(
+      decompress_to_spool(layer.blob, layer.name, temp_dir(ctx.opts.tmp_dir), layer.spool, diff));
   layer.tar = layer.spool.bytes();
   if (diff != layer.diff_id)  // free: every byte was read to decompress it
     return Status::error(layer.name + ": layer content has digest " + diff +
@@ -163,25 +176,29 @@ Status index_layers(Context& ctx) {
     if (ctx.opts.verify && l.compression == Compression::kNone)
       jobs.push_back({i, JobKind::kVerify, l.blob.size()});
   }
-  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.bytes > b.bytes; });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job& a, const Job& b) { return a.bytes > b.bytes; });
   ctx.index.assign(n, LayerIndex{});
   std::vector<Status> index_status(n), verify_status(n);
-  tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t j) {
-    const Job& job = jobs[j];
-    LayerSource& layer = ctx.image.layers[job.layer];
-    if (job.kind == JobKind::kVerify) {
-      verify_status[job.layer] = verify_digest(layer);
-      return;
-    }
-    if (layer.compression != Compression::kNone) {
-      Status st = prepare_compressed(ctx, layer, job.layer < first);
-      if (!st.ok()) {
-        index_status[job.layer] = st;
-        return;
-      }
-    }
-    index_status[job.layer] = index_layer(layer.tar, layer.name, ctx.index[job.layer]);
-  }, tbb::simple_partitioner());
+  tbb::parallel_for(
+      size_t{0}, jobs.size(),
+      [&](size_t j) {
+        const Job& job = jobs[j];
+        LayerSource& layer = ctx.image.layers[job.layer];
+        if (job.kind == JobKind::kVerify) {
+          verify_status[job.layer] = verify_digest(layer);
+          return;
+        }
+        if (layer.compression != Compression::kNone) {
+          Status st = prepare_compressed(ctx, layer, job.layer < first);
+          if (!st.ok()) {
+            index_status[job.layer] = st;
+            return;
+          }
+        }
+        index_status[job.layer] = index_layer(layer.tar, layer.name, ctx.index[job.layer]);
+      },
+      tbb::simple_partitioner());
   for (size_t i = 0; i < n; ++i) {
     if (!verify_status[i].ok()) return verify_status[i];
     if (!index_status[i].ok()) return index_status[i];

@@ -14,13 +14,13 @@ enum class EntryKind : uint8_t { kFile, kDir, kSymlink, kHardlink, kOther, kWhit
 inline bool is_marker(EntryKind k) { return k == EntryKind::kWhiteout || k == EntryKind::kOpaque; }
 
 struct IndexedEntry {
-  uint64_t offset;     // first byte of the header chain in the layer tar
-  uint64_t end;        // one past the entry's padding
-  uint64_t size;       // data bytes (regular files), which end at end - padding
-  uint64_t hash;       // XXH3 of the normalised path
-  uint32_t path;       // normalised path: arena offset. For kWhiteout the path it deletes,
-                       // for kOpaque the directory it makes opaque.
-  uint32_t link;       // normalised hard link target (kHardlink): arena offset
+  uint64_t offset;  // first byte of the header chain in the layer tar
+  uint64_t end;     // one past the entry's padding
+  uint64_t size;    // data bytes (regular files), which end at end - padding
+  uint64_t hash;    // XXH3 of the normalised path
+  uint32_t path;    // normalised path: arena offset. For kWhiteout the path it deletes,
+                    // for kOpaque the directory it makes opaque.
+  uint32_t link;    // normalised hard link target (kHardlink): arena offset
   uint16_t path_len;
   uint16_t link_len;
   EntryKind kind;

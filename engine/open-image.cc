@@ -111,7 +111,8 @@ Status find_file(const MappedFile& input, const OuterIndex& outer, const std::st
   for (int hops = 0; hops < 16; ++hops) {
     auto it = outer.find(p);
     if (it == outer.end())
-      return Status::error(input.name() + ":" + path + ": named by manifest.json but missing from the archive");
+      return Status::error(input.name() + ":" + path +
+                           ": named by manifest.json but missing from the archive");
     const OuterEntry& e = it->second;
     if (e.type == TarType::kSymlink || e.type == TarType::kHardlink) {
       p = e.link;
@@ -143,7 +144,9 @@ Status read_manifest(Context& ctx, const OuterIndex& outer, std::string& config_
   if (auto err = doc.get_array().get(images)) return json_error(where, err);
   size_t count = 0;
   for (auto item : images) {
-    if (++count > 1) return Status::error(where + ": the archive holds several images; save one image per archive");
+    if (++count > 1)
+      return Status::error(where +
+                           ": the archive holds several images; save one image per archive");
     object image;
     if (auto err = item.get_object().get(image)) return json_error(where, err);
     for (auto field : image) {
@@ -151,18 +154,22 @@ Status read_manifest(Context& ctx, const OuterIndex& outer, std::string& config_
       if (auto err = field.unescaped_key().get(key)) return json_error(where, err);
       if (key == "Config") {
         std::string_view v;
-        if (auto err = field.value().get_string().get(v)) return json_error(where + ": Config", err);
+        if (auto err = field.value().get_string().get(v))
+          return json_error(where + ": Config", err);
         config_path = v;
       } else if (key == "Layers" || key == "RepoTags") {
         simdjson::ondemand::value value = field.value();
         bool is_null = false;
-        if (auto err = value.is_null().get(is_null)) return json_error(where + ": " + std::string(key), err);
+        if (auto err = value.is_null().get(is_null))
+          return json_error(where + ": " + std::string(key), err);
         if (is_null) continue;
         array list;
-        if (auto err = value.get_array().get(list)) return json_error(where + ": " + std::string(key), err);
+        if (auto err = value.get_array().get(list))
+          return json_error(where + ": " + std::string(key), err);
         for (auto v : list) {
           std::string_view s;
-          if (auto err = v.get_string().get(s)) return json_error(where + ": " + std::string(key), err);
+          if (auto err = v.get_string().get(s))
+            return json_error(where + ": " + std::string(key), err);
           (key == "Layers" ? layer_paths : ctx.image.repo_tags).emplace_back(s);
         }
       }
@@ -189,19 +196,24 @@ Status read_config(Context& ctx, const std::string& where, std::vector<std::stri
     if (key == "rootfs") {
       has_rootfs = true;
       object rootfs;
-      if (auto err = field.value().get_object().get(rootfs)) return json_error(where + ": rootfs", err);
+      if (auto err = field.value().get_object().get(rootfs))
+        return json_error(where + ": rootfs", err);
       array ids;
-      if (auto err = rootfs["diff_ids"].get_array().get(ids)) return json_error(where + ": rootfs.diff_ids", err);
+      if (auto err = rootfs["diff_ids"].get_array().get(ids))
+        return json_error(where + ": rootfs.diff_ids", err);
       for (auto id : ids) {
         std::string_view s;
         if (auto err = id.get_string().get(s)) return json_error(where + ": rootfs.diff_ids", err);
-        if (digest_hex(s).empty()) return Status::error(where + ": rootfs.diff_ids: malformed digest '" + std::string(s) + "'");
+        if (digest_hex(s).empty())
+          return Status::error(where + ": rootfs.diff_ids: malformed digest '" + std::string(s) +
+                               "'");
         diff_ids.emplace_back(s);
       }
     } else if (key == "history") {
       ctx.image.has_history = true;
       array list;
-      if (auto err = field.value().get_array().get(list)) return json_error(where + ": history", err);
+      if (auto err = field.value().get_array().get(list))
+        return json_error(where + ": history", err);
       for (auto item : list) {
         object entry;
         if (auto err = item.get_object().get(entry)) return json_error(where + ": history", err);
@@ -239,12 +251,16 @@ Status open_image(Context& ctx) {
     ctx.input_name = spec.substr(kArchive.size());
     DSQ_TRY(ctx.input.open(ctx.input_name));
   } else if (spec.starts_with("oci:") || spec.starts_with("oci-archive:")) {
-    return Status::error(spec + ": OCI layout inputs are not supported by this build; use docker-archive:PATH");
+    return Status::error(
+        spec + ": OCI layout inputs are not supported by this build; use docker-archive:PATH");
   } else {
-    return Status::error(spec + ": reading images from a Docker daemon is not supported by this build; "
-                         "use docker-archive:PATH, or pipe `docker save " + spec + "` into `docker-squash -`");
+    return Status::error(spec +
+                         ": reading images from a Docker daemon is not supported by this build; "
+                         "use docker-archive:PATH, or pipe `docker save " +
+                         spec + "` into `docker-squash -`");
   }
-  if (ctx.input.empty()) return Status::error(ctx.input_name + ": empty file, not a docker save archive");
+  if (ctx.input.empty())
+    return Status::error(ctx.input_name + ": empty file, not a docker save archive");
 
   OuterIndex outer;
   DSQ_TRY(list_outer(ctx.input, outer));
@@ -259,14 +275,16 @@ Status open_image(Context& ctx) {
   DSQ_TRY(read_config(ctx, where, diff_ids));
   if (diff_ids.size() != layer_paths.size())
     return Status::error(where + ": lists " + std::to_string(diff_ids.size()) +
-                         " diff_ids but manifest.json lists " + std::to_string(layer_paths.size()) + " layers");
+                         " diff_ids but manifest.json lists " + std::to_string(layer_paths.size()) +
+                         " layers");
   size_t history_layers = 0;
   for (const HistoryEntry& h : ctx.image.history) history_layers += !h.empty_layer;
   if (!ctx.image.has_history) {
     ctx.image.history.assign(diff_ids.size(), HistoryEntry{});
   } else if (history_layers != diff_ids.size()) {
     return Status::error(where + ": history has " + std::to_string(history_layers) +
-                         " non-empty entries but rootfs has " + std::to_string(diff_ids.size()) + " layers");
+                         " non-empty entries but rootfs has " + std::to_string(diff_ids.size()) +
+                         " layers");
   }
   for (size_t i = 0; i < layer_paths.size(); ++i) {
     LayerSource l;

@@ -98,8 +98,7 @@ void propagate(Barriers& b, const std::vector<uint32_t>& parent) {
 
 }  // namespace
 
-Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashed,
-                     PathMap& map) {
+Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashed, PathMap& map) {
   map = PathMap{};
   size_t total = 0;
   for (const auto& l : layers) total += l.entries.size();
@@ -131,9 +130,14 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
     for (uint32_t i = 0; i < entries.size(); ++i) {
       uint32_t n = map.node_of[li][i];
       switch (entries[i].kind) {
-        case EntryKind::kOpaque: b.opaque[n] = std::max(b.opaque[n], level); break;
-        case EntryKind::kDir: break;
-        default: b.subtree[n] = std::max(b.subtree[n], level); break;  // whiteouts, non-dirs
+        case EntryKind::kOpaque:
+          b.opaque[n] = std::max(b.opaque[n], level);
+          break;
+        case EntryKind::kDir:
+          break;
+        default:
+          b.subtree[n] = std::max(b.subtree[n], level);
+          break;  // whiteouts, non-dirs
       }
     }
   }
@@ -174,9 +178,8 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
       auto it = std::lower_bound(cands.begin(), cands.end(), rank);
       if (it == cands.begin()) {
         const IndexedEntry& e = map.entry(layers, rank);
-        return Status::error(std::string(layers[rank_layer(rank)].path(e)) +
-                             ": hard link to '" + std::string(map.path[node]) +
-                             "', which no earlier entry provides");
+        return Status::error(std::string(layers[rank_layer(rank)].path(e)) + ": hard link to '" +
+                             std::string(map.path[node]) + "', which no earlier entry provides");
       }
       uint64_t src = *(it - 1);
       if (map.entry(layers, src).kind == EntryKind::kHardlink) src = source_of.at(src);

@@ -56,7 +56,6 @@ struct PathMap {
 };
 
 // Builds the map. Fails when a hard link's target has no earlier entry.
-Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashed,
-                     PathMap& map);
+Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashed, PathMap& map);
 
 }  // namespace dsq

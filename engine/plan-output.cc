@@ -59,8 +59,8 @@ struct Planner {
   // What the new layer holds at a node: 0 nothing, 1 a directory, 2 anything else.
   std::vector<uint8_t> out_kind = {};
   std::vector<uint8_t> base_present = {}, base_dir = {}, base_children = {};
-  std::unordered_map<uint64_t, uint64_t> source_of = {};            // link rank -> source rank
-  std::unordered_map<uint64_t, std::string_view> carrier = {};      // source rank -> carrier path
+  std::unordered_map<uint64_t, uint64_t> source_of = {};        // link rank -> source rank
+  std::unordered_map<uint64_t, std::string_view> carrier = {};  // source rank -> carrier path
 
   const IndexedEntry& entry(uint64_t rank) const { return map.entry(layers, rank); }
 
@@ -122,7 +122,8 @@ struct Planner {
     for (uint32_t n = 0; n < map.size(); ++n) {
       if (!base_present[n] || map.path[n].empty()) continue;
       uint32_t p = map.parent[n];
-      bool ancestor_hidden = (p != kNoNode && map.hi.subtree_eff[p] >= 0) || map.hi.opaque_above[n] >= 0;
+      bool ancestor_hidden =
+          (p != kNoNode && map.hi.subtree_eff[p] >= 0) || map.hi.opaque_above[n] >= 0;
       if (ancestor_hidden) continue;
       bool needs_opaque = false;
       if (map.hi.subtree[n] >= 0) {
@@ -174,7 +175,8 @@ struct Planner {
       auto [slot, first] = carrier.try_emplace(source, item.path);
       if (first) {
         if (item.rank != source) item.role = ItemRole::kMaterialised;
-      } else if (item.rank == source || layers[rank_layer(item.rank)].link(entry(item.rank)) != slot->second) {
+      } else if (item.rank == source ||
+                 layers[rank_layer(item.rank)].link(entry(item.rank)) != slot->second) {
         item.role = ItemRole::kRelinked;
       }
     }
@@ -241,7 +243,6 @@ struct Planner {
     plan.stats.entries_out = plan.items.size();
     return {};
   }
-
 };
 
 }  // namespace
@@ -257,10 +258,9 @@ Status plan_output(const std::vector<LayerIndex>& layers, const std::vector<Byte
   p.collect_base();
   p.add_missing_parents();
   p.add_markers();
-  tbb::parallel_sort(plan.items.begin(), plan.items.end(),
-                     [](const OutputItem& a, const OutputItem& b) {
-                       return output_path_less(a.path, b.path);
-                     });
+  tbb::parallel_sort(
+      plan.items.begin(), plan.items.end(),
+      [](const OutputItem& a, const OutputItem& b) { return output_path_less(a.path, b.path); });
   p.settle_links();
   return p.make_ops();
 }

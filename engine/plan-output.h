@@ -38,10 +38,10 @@ struct OutputItem {
 };
 
 struct PlanStats {
-  uint64_t entries_in = 0;   // entries of the squashed layers, markers included
+  uint64_t entries_in = 0;  // entries of the squashed layers, markers included
   uint64_t entries_out = 0;
-  uint64_t copied = 0;       // entries copied byte-for-byte
-  uint64_t materialised = 0; // hard links turned into files or re-pointed
+  uint64_t copied = 0;        // entries copied byte-for-byte
+  uint64_t materialised = 0;  // hard links turned into files or re-pointed
   uint64_t parents = 0;
   uint64_t whiteouts = 0;
   uint64_t opaques = 0;
@@ -52,7 +52,7 @@ struct Plan {
   std::vector<EmitOp> ops;        // one per item
   std::vector<std::string> headers;
   std::deque<std::string> synthetic_paths;
-  uint64_t layer_size = 0;        // exact size of the new layer tar, end blocks included
+  uint64_t layer_size = 0;  // exact size of the new layer tar, end blocks included
   PlanStats stats;
 };
 

@@ -60,7 +60,8 @@ Status select_layers(Context& ctx) {
     squashed_entries = total;
   } else if (parse_count(from, count)) {
     if (count <= 0)
-      return Status::error("Number of layers to squash cannot be less or equal 0, provided: " + from);
+      return Status::error("Number of layers to squash cannot be less or equal 0, provided: " +
+                           from);
     if (static_cast<size_t>(count) > total)
       return Status::error("Cannot squash " + from + " layers, the " + ctx.opts.image +
                            " image contains only " + std::to_string(total) + " layers");

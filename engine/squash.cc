@@ -35,7 +35,9 @@ Status timed(Context& ctx, const char* name, Pass pass) {
 
 }  // namespace
 
-Status resolve(Context& ctx) { return resolve_paths(ctx.index, ctx.selection.first_layer, ctx.map); }
+Status resolve(Context& ctx) {
+  return resolve_paths(ctx.index, ctx.selection.first_layer, ctx.map);
+}
 
 Status plan(Context& ctx) {
   std::vector<Bytes> tars;
@@ -50,7 +52,8 @@ Status plan(Context& ctx) {
 Status squash(Context& ctx) {
   std::unique_ptr<tbb::global_control> jobs;
   if (ctx.opts.jobs > 0)
-    jobs = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, ctx.opts.jobs);
+    jobs = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                 ctx.opts.jobs);
 
   DSQ_TRY(timed(ctx, "open", open_image));
   DSQ_TRY(timed(ctx, "select", select_layers));
@@ -62,7 +65,8 @@ Status squash(Context& ctx) {
   DSQ_TRY(timed(ctx, "write", write_image));
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
-  ctx.result.memory_bound = memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency());
+  ctx.result.memory_bound =
+      memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency());
   return {};
 }
 

@@ -27,7 +27,8 @@ namespace {
 
 class ArchiveWriter {
  public:
-  ArchiveWriter(int fd, std::string where, int64_t mtime) : fd_(fd), where_(std::move(where)), mtime_(mtime) {}
+  ArchiveWriter(int fd, std::string where, int64_t mtime)
+      : fd_(fd), where_(std::move(where)), mtime_(mtime) {}
 
   Status add(const std::string& name, std::string_view data) {
     return add_bytes(name, {reinterpret_cast<const std::byte*>(data.data()), data.size()});
@@ -68,11 +69,13 @@ class ArchiveWriter {
   uint64_t pos_ = 0;
 };
 
-std::string blob_path(const std::string& digest) { return "blobs/sha256/" + std::string(digest_hex(digest)); }
+std::string blob_path(const std::string& digest) {
+  return "blobs/sha256/" + std::string(digest_hex(digest));
+}
 
 std::string descriptor(const char* media_type, const std::string& digest, uint64_t size) {
-  return std::string("{\"mediaType\":") + json_quote(media_type) + ",\"digest\":" + json_quote(digest) +
-         ",\"size\":" + std::to_string(size) + "}";
+  return std::string("{\"mediaType\":") + json_quote(media_type) +
+         ",\"digest\":" + json_quote(digest) + ",\"size\":" + std::to_string(size) + "}";
 }
 
 // Streams the planned layer behind a placeholder header, then writes the real header in place.
@@ -88,7 +91,8 @@ Status write_new_layer(Context& ctx, ArchiveWriter& w) {
   DSQ_TRY(w.pad(ctx.plan.layer_size));
   EntryPtr e = make_entry(blob_path(digest), false, ctx.plan.layer_size, w.mtime(), 0644);
   std::string h = encode_tar_header(e.get());
-  if (pwrite(w.fd(), h.data(), h.size(), static_cast<off_t>(header_at)) != static_cast<ssize_t>(h.size()))
+  if (pwrite(w.fd(), h.data(), h.size(), static_cast<off_t>(header_at)) !=
+      static_cast<ssize_t>(h.size()))
     return Status::error(w.where() + ": cannot rewrite layer header: " + std::strerror(errno));
   ctx.result.diff_id = digest;
   ctx.result.layer_size = ctx.plan.layer_size;
@@ -103,7 +107,8 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
   std::vector<uint64_t> sizes;
   for (size_t i = 0; i < first; ++i) {
     const LayerSource& l = ctx.image.layers[i];
-    if (written.insert(l.blob_digest).second) DSQ_TRY(w.add_bytes(blob_path(l.blob_digest), l.blob));
+    if (written.insert(l.blob_digest).second)
+      DSQ_TRY(w.add_bytes(blob_path(l.blob_digest), l.blob));
     layer_digests.push_back(l.blob_digest);
     diff_ids.push_back(l.diff_id);
     sizes.push_back(l.blob.size());
@@ -129,17 +134,22 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
   ctx.result.chain_id = chain_id(diff_ids);
   DSQ_TRY(w.add(blob_path(ctx.result.image_id), ctx.result.config));
 
-  std::string manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":" +
-                         descriptor("application/vnd.oci.image.config.v1+json", ctx.result.image_id, ctx.result.config.size()) +
-                         ",\"layers\":[";
+  std::string manifest =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/"
+      "vnd.oci.image.manifest.v1+json\",\"config\":" +
+      descriptor("application/vnd.oci.image.config.v1+json", ctx.result.image_id,
+                 ctx.result.config.size()) +
+      ",\"layers\":[";
   for (size_t i = 0; i < layer_digests.size(); ++i)
     manifest += (i ? "," : "") + descriptor(media_types[i].c_str(), layer_digests[i], sizes[i]);
   manifest += "]}";
   std::string manifest_digest = sha256_digest(manifest);
   DSQ_TRY(w.add(blob_path(manifest_digest), manifest));
 
-  std::string index = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[" +
-                      descriptor("application/vnd.oci.image.manifest.v1+json", manifest_digest, manifest.size());
+  std::string index =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/"
+      "vnd.oci.image.index.v1+json\",\"manifests\":[" +
+      descriptor("application/vnd.oci.image.manifest.v1+json", manifest_digest, manifest.size());
   if (ref) {
     index.pop_back();
     index += ",\"annotations\":{\"io.containerd.image.name\":" + json_quote(ref->full) +
@@ -148,8 +158,10 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
   index += "]}";
   DSQ_TRY(w.add("index.json", index));
 
-  std::string docker_manifest = "[{\"Config\":" + json_quote(blob_path(ctx.result.image_id)) + ",\"RepoTags\":" +
-                                (ref ? "[" + json_quote(ref->familiar) + "]" : std::string("null")) + ",\"Layers\":[";
+  std::string docker_manifest =
+      "[{\"Config\":" + json_quote(blob_path(ctx.result.image_id)) +
+      ",\"RepoTags\":" + (ref ? "[" + json_quote(ref->familiar) + "]" : std::string("null")) +
+      ",\"Layers\":[";
   for (size_t i = 0; i < layer_digests.size(); ++i)
     docker_manifest += (i ? "," : "") + json_quote(blob_path(layer_digests[i]));
   docker_manifest += "]}]";
@@ -170,7 +182,9 @@ Status copy_to_stdout(int fd, uint64_t size) {
   while (static_cast<uint64_t>(offset) < size) {
     ssize_t n = sendfile(1, fd, &offset, size - static_cast<uint64_t>(offset));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::error(std::string("-: cannot write the archive to standard output: ") + std::strerror(errno));
+    if (n <= 0)
+      return Status::error(std::string("-: cannot write the archive to standard output: ") +
+                           std::strerror(errno));
   }
   return {};
 }

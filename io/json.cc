@@ -10,11 +10,21 @@ std::string json_quote(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -30,7 +40,8 @@ std::string json_quote(std::string_view text) {
 }
 
 Status json_error(std::string_view where, simdjson::error_code code) {
-  return Status::error(std::string(where) + ": invalid JSON (" + simdjson::error_message(code) + ")");
+  return Status::error(std::string(where) + ": invalid JSON (" + simdjson::error_message(code) +
+                       ")");
 }
 
 Status json_raw(simdjson::ondemand::value value, std::string_view& out) {
@@ -49,8 +60,8 @@ Status json_raw(simdjson::ondemand::value value, std::string_view& out) {
     out = value.raw_json_token();
   }
   if (err) return json_error("value", err);
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' ||
-                          out.back() == '\t'))
+  while (!out.empty() &&
+         (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' || out.back() == '\t'))
     out.remove_suffix(1);
   return {};
 }

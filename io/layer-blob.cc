@@ -23,18 +23,24 @@ Compression detect_compression(Bytes blob) {
 
 const char* compression_name(Compression c) {
   switch (c) {
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
-    case Compression::kNone: break;
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
+    case Compression::kNone:
+      break;
   }
   return "none";
 }
 
 const char* oci_layer_media_type(Compression c) {
   switch (c) {
-    case Compression::kGzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case Compression::kZstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
-    case Compression::kNone: break;
+    case Compression::kGzip:
+      return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::kZstd:
+      return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::kNone:
+      break;
   }
   return "application/vnd.oci.image.layer.v1.tar";
 }

@@ -20,15 +20,16 @@ class [[nodiscard]] Status {
   int exit_code() const { return exit_code_; }
 
  private:
-  Status(std::string message, int exit_code) : message_(std::move(message)), exit_code_(exit_code) {}
+  Status(std::string message, int exit_code)
+      : message_(std::move(message)), exit_code_(exit_code) {}
   std::string message_;
   int exit_code_ = 0;
 };
 
 // Propagate a failed Status to the caller.
-#define DSQ_TRY(expr)                       \
-  do {                                      \
-    ::dsq::Status dsq_status_ = (expr);     \
+#define DSQ_TRY(expr)                          \
+  do {                                         \
+    ::dsq::Status dsq_status_ = (expr);        \
     if (!dsq_status_.ok()) return dsq_status_; \
   } while (0)
 

@@ -44,7 +44,8 @@ bool checksum_ok(const unsigned char* h) {
   uint64_t stored = 0;
   if (!octal(reinterpret_cast<const char*>(h) + 148, 8, stored)) return false;
   uint64_t sum = 0;
-  for (size_t i = 0; i < kBlock; ++i) sum += h[i];  // vectorised; the checksum field counts as spaces
+  for (size_t i = 0; i < kBlock; ++i)
+    sum += h[i];  // vectorised; the checksum field counts as spaces
   for (size_t i = 148; i < 156; ++i) sum = sum - h[i] + ' ';
   return sum == stored;
 }
@@ -154,24 +155,41 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
       std::string_view name = field(hc, 100);
       bool posix = std::memcmp(hc + 257, "ustar\0", 6) == 0;
       std::string_view prefix = posix ? field(hc + 345, 155) : std::string_view{};
-      if (!prefix.empty()) path_buf_.assign(prefix).append("/").append(name);
-      else path_buf_.assign(name);
+      if (!prefix.empty())
+        path_buf_.assign(prefix).append("/").append(name);
+      else
+        path_buf_.assign(name);
     }
     if (!has_link) link_buf_.assign(field(hc + 157, 100));
     entry = TarEntry{};
     entry.offset = pos_;
     entry.path = path_buf_;
     switch (type) {
-      case '0': case '\0': case '7':
+      case '0':
+      case '\0':
+      case '7':
         entry.type = !path_buf_.empty() && path_buf_.back() == '/' ? TarType::kDir : TarType::kFile;
         entry.size = entry.type == TarType::kFile ? size : 0;
         if (entry.type == TarType::kDir && size != 0) return Scan::kUnsupported;
         break;
-      case '1': entry.type = TarType::kHardlink; entry.link = link_buf_; break;
-      case '2': entry.type = TarType::kSymlink; entry.link = link_buf_; break;
-      case '5': entry.type = TarType::kDir; break;
-      case '3': case '4': case '6': entry.type = TarType::kOther; break;
-      default: return Scan::kUnsupported;  // global headers, sparse and vendor types
+      case '1':
+        entry.type = TarType::kHardlink;
+        entry.link = link_buf_;
+        break;
+      case '2':
+        entry.type = TarType::kSymlink;
+        entry.link = link_buf_;
+        break;
+      case '5':
+        entry.type = TarType::kDir;
+        break;
+      case '3':
+      case '4':
+      case '6':
+        entry.type = TarType::kOther;
+        break;
+      default:
+        return Scan::kUnsupported;  // global headers, sparse and vendor types
     }
     if (entry.type != TarType::kFile && size != 0) return Scan::kUnsupported;
     pos_ = data + padded(size);
@@ -236,7 +254,8 @@ Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {  // ARCHIVE_RETRY is a damaged header too
     // A truncated archive or a corrupt header: name the entry before it, which is where a
     // reader of the archive will look.
-    std::string what = archive_error_string(ar_) ? archive_error_string(ar_) : "unreadable tar header";
+    std::string what =
+        archive_error_string(ar_) ? archive_error_string(ar_) : "unreadable tar header";
     if (pos >= tar_.size()) what = "truncated archive (" + what + ")";
     return fail(prev_path_.empty() ? "" : "after " + prev_path_, pos, what);
   }

@@ -26,11 +26,11 @@ namespace dsq {
 enum class TarType : uint8_t { kFile, kDir, kSymlink, kHardlink, kOther };
 
 struct TarEntry {
-  uint64_t offset = 0;     // first byte of the header chain, from the start of the tar
-  uint64_t end = 0;        // one past the last padding byte (known once the entry is finished)
-  uint64_t size = 0;       // data size from the header (0 for links and directories)
-  std::string_view path;   // raw name as stored; valid until the next call to next()
-  std::string_view link;   // hard link or symlink target; valid until next()
+  uint64_t offset = 0;    // first byte of the header chain, from the start of the tar
+  uint64_t end = 0;       // one past the last padding byte (known once the entry is finished)
+  uint64_t size = 0;      // data size from the header (0 for links and directories)
+  std::string_view path;  // raw name as stored; valid until the next call to next()
+  std::string_view link;  // hard link or symlink target; valid until next()
   TarType type = TarType::kOther;
 };
 
@@ -59,8 +59,8 @@ class TarReader {
 
   Bytes tar_;
   std::string name_;
-  uint64_t pos_ = 0;            // next header (fast scanner)
-  archive* ar_ = nullptr;       // set once the walk has switched to libarchive
+  uint64_t pos_ = 0;       // next header (fast scanner)
+  archive* ar_ = nullptr;  // set once the walk has switched to libarchive
   archive_entry* pending_ = nullptr;
   int pending_rc_ = 0;
   bool has_pending_ = false;

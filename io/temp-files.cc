@@ -92,7 +92,8 @@ Status create_temp_file(const std::string& dir, const std::string& stem, std::st
   int err = errno;
   if (fd >= 0) register_temp(buf);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (fd < 0) return Status::error(pattern + ": cannot create temporary file: " + std::strerror(err));
+  if (fd < 0)
+    return Status::error(pattern + ": cannot create temporary file: " + std::strerror(err));
   path = buf;
   return {};
 }
@@ -111,8 +112,8 @@ Status commit_temp_file(const std::string& temp_path, const std::string& final_p
   if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
     int err = errno;
     discard_temp_file(temp_path);
-    return Status::error(final_path + ": cannot rename temporary file into place: " +
-                         std::strerror(err));
+    return Status::error(final_path +
+                         ": cannot rename temporary file into place: " + std::strerror(err));
   }
   unregister_temp(temp_path);
   return {};

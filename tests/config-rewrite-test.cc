@@ -1,7 +1,8 @@
 // Config rewriting, digests and tag parsing.
+#include "engine/config-rewrite.h"
+
 #include <gtest/gtest.h>
 
-#include "engine/config-rewrite.h"
 #include "engine/image-ref.h"
 #include "io/sha256.h"
 
@@ -13,8 +14,9 @@ const std::string kConfig =
     R"("container":"abc","created":"2020-01-01T00:00:00Z","future_field":{ "nested" : [1, 2.5e3, null] },)"
     R"("history":[{"created":"a","created_by":"base"},{"created":"b","created_by":"ENV X","empty_layer":true},)"
     R"({"created":"c","created_by":"RUN x"},{"created":"d","created_by":"RUN y"}],)"
-    R"("os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:)" + std::string(64, '1') +
-    R"(","sha256:)" + std::string(64, '2') + R"(","sha256:)" + std::string(64, '3') + R"("]}})";
+    R"("os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:)" +
+    std::string(64, '1') + R"(","sha256:)" + std::string(64, '2') + R"(","sha256:)" +
+    std::string(64, '3') + R"("]}})";
 
 TEST(ConfigRewrite, KeepsUnknownFieldsAndRewritesTheRest) {
   ConfigEdit edit;
@@ -25,13 +27,14 @@ TEST(ConfigRewrite, KeepsUnknownFieldsAndRewritesTheRest) {
   edit.comment = "squashed \"release\"";
   std::string out;
   ASSERT_TRUE(rewrite_config(kConfig, edit, out).ok());
-  EXPECT_EQ(out,
-            R"({"architecture":"amd64","config":{"Env":["A=1", "B=2"],"Cmd":["/bin/sh"],"Labels":{"x":"y"}},)"
-            R"("created":"2026-01-01T00:00:00Z","future_field":{ "nested" : [1, 2.5e3, null] },)"
-            R"("history":[{"created":"a","created_by":"base"},{"created":"b","created_by":"ENV X","empty_layer":true},)"
-            R"({"created":"2026-01-01T00:00:00Z","comment":"squashed \"release\""}],)"
-            R"("os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:)" + std::string(64, '1') +
-                R"(","sha256:)" + std::string(64, 'f') + R"("]}})");
+  EXPECT_EQ(
+      out,
+      R"({"architecture":"amd64","config":{"Env":["A=1", "B=2"],"Cmd":["/bin/sh"],"Labels":{"x":"y"}},)"
+      R"("created":"2026-01-01T00:00:00Z","future_field":{ "nested" : [1, 2.5e3, null] },)"
+      R"("history":[{"created":"a","created_by":"base"},{"created":"b","created_by":"ENV X","empty_layer":true},)"
+      R"({"created":"2026-01-01T00:00:00Z","comment":"squashed \"release\""}],)"
+      R"("os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:)" +
+          std::string(64, '1') + R"(","sha256:)" + std::string(64, 'f') + R"("]}})");
 }
 
 TEST(ConfigRewrite, EmptySquashedEntriesGiveAnEmptyLayerEntry) {
@@ -41,7 +44,8 @@ TEST(ConfigRewrite, EmptySquashedEntriesGiveAnEmptyLayerEntry) {
   edit.kept_layers = 3;
   std::string out;
   ASSERT_TRUE(rewrite_config(kConfig, edit, out).ok());
-  EXPECT_NE(out.find(R"({"created":"t","comment":"","empty_layer":true}])"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"({"created":"t","comment":"","empty_layer":true}])"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("\"sha256:" + std::string(64, '3') + "\"]"), std::string::npos);
 }
 
@@ -63,7 +67,8 @@ TEST(Digests, ChainIdFollowsTheOciRule) {
   std::string a = "sha256:" + std::string(64, 'a'), b = "sha256:" + std::string(64, 'b');
   EXPECT_EQ(chain_id({a}), a);
   EXPECT_EQ(chain_id({a, b}), sha256_digest(a + " " + b));
-  EXPECT_EQ(sha256_digest(std::string_view("")), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_digest(std::string_view("")),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(Digests, DigestHexValidates) {

@@ -110,18 +110,25 @@ class E2E : public ::testing::Test {
 
   fs::path make(const std::string& spec, const std::string& name = "in.tar") {
     std::ofstream(path("spec.txt")) << spec;
-    EXPECT_EQ(run(std::string(GEN_IMAGE) + " spec " + path("spec.txt").string() + " " + path(name).string()), 0) << err_;
+    EXPECT_EQ(run(std::string(GEN_IMAGE) + " spec " + path("spec.txt").string() + " " +
+                  path(name).string()),
+              0)
+        << err_;
     return path(name);
   }
 
-  int squash(const std::string& args) { return run(std::string("SOURCE_DATE_EPOCH=1800000000 ") + DSQ_BINARY + " " + args); }
+  int squash(const std::string& args) {
+    return run(std::string("SOURCE_DATE_EPOCH=1800000000 ") + DSQ_BINARY + " " + args);
+  }
 
   // Files in the test directory other than the ones named.
   std::vector<std::string> leftovers(std::initializer_list<std::string> expected) {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir_)) {
       std::string n = e.path().filename();
-      if (n != "stderr" && n != "spec.txt" && std::find(expected.begin(), expected.end(), n) == expected.end()) out.push_back(n);
+      if (n != "stderr" && n != "spec.txt" &&
+          std::find(expected.begin(), expected.end(), n) == expected.end())
+        out.push_back(n);
     }
     return out;
   }
@@ -154,7 +161,9 @@ empty CMD%20sh
 
 TEST_F(E2E, SquashAllGivesTheSameFilesystem) {
   auto in = make(kSpec);
-  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + in.string()),
+            0)
+      << err_;
   Image before = load_docker(read_tar(slurp(in)));
   Image after = load_docker(read_tar(slurp(path("out.tar"))));
   ASSERT_EQ(after.layers.size(), 1u);
@@ -164,8 +173,11 @@ TEST_F(E2E, SquashAllGivesTheSameFilesystem) {
 
 TEST_F(E2E, V12LayoutInput) {
   auto in = make(std::string("layout v12\n") + kSpec);
-  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
-  EXPECT_EQ(tree_of(load_docker(read_tar(slurp(in))).layers), tree_of(load_docker(read_tar(slurp(path("out.tar")))).layers));
+  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + in.string()),
+            0)
+      << err_;
+  EXPECT_EQ(tree_of(load_docker(read_tar(slurp(in))).layers),
+            tree_of(load_docker(read_tar(slurp(path("out.tar")))).layers));
 }
 
 // docker save writes a layer shared with another saved image as a symlink to the other's
@@ -183,13 +195,20 @@ TEST_F(E2E, LayerStoredAsASymlinkInTheArchive) {
   manifest.replace(manifest.find(first + "/layer.tar"), first.size() + 10, "shared/layer.tar");
   std::ofstream(x / "manifest.json", std::ios::trunc) << manifest;
   ASSERT_EQ(run("tar -C " + x.string() + " -cf " + path("linked.tar").string() + " ."), 0);
-  ASSERT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + path("linked.tar").string()), 0) << err_;
+  ASSERT_EQ(squash("--output-path " + path("out.tar").string() +
+                   " docker-archive:" + path("linked.tar").string()),
+            0)
+      << err_;
   EXPECT_EQ(tree_of(before.layers), tree_of(load_docker(read_tar(slurp(path("out.tar")))).layers));
 }
 
 TEST_F(E2E, GzipAndZstdLayers) {
-  auto in = make("layer gzip\nfile a x\nfile b y\nlayer zstd\nwhiteout a\nfile c z\nlayer\nfile d w\n");
-  ASSERT_EQ(squash("-f 2 --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  auto in =
+      make("layer gzip\nfile a x\nfile b y\nlayer zstd\nwhiteout a\nfile c z\nlayer\nfile d w\n");
+  ASSERT_EQ(
+      squash("-f 2 --output-path " + path("out.tar").string() + " docker-archive:" + in.string()),
+      0)
+      << err_;
   Files out = read_tar(slurp(path("out.tar")));
   Image before = load_docker(read_tar(slurp(in))), after = load_docker(out);
   ASSERT_EQ(after.layers.size(), 2u);
@@ -198,12 +217,16 @@ TEST_F(E2E, GzipAndZstdLayers) {
   simdjson::dom::parser p;
   std::string_view md = p.parse(out.at("index.json"))["manifests"].at(0)["digest"];
   std::string manifest = out.at("blobs/sha256/" + std::string(md.substr(7)));
-  EXPECT_NE(manifest.find("application/vnd.oci.image.layer.v1.tar+gzip"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("application/vnd.oci.image.layer.v1.tar+gzip"), std::string::npos)
+      << manifest;
 }
 
 TEST_F(E2E, OutputHoldsBothLayoutsWithConsistentDigests) {
   auto in = make(kSpec);
-  ASSERT_EQ(squash("-t app:sq --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(squash("-t app:sq --output-path " + path("out.tar").string() +
+                   " docker-archive:" + in.string()),
+            0)
+      << err_;
   Files out = read_tar(slurp(path("out.tar")));
   for (const auto& [name, data] : out) {
     if (name.rfind("blobs/sha256/", 0) == 0) {
@@ -213,7 +236,8 @@ TEST_F(E2E, OutputHoldsBothLayoutsWithConsistentDigests) {
   EXPECT_EQ(out.at("oci-layout"), R"({"imageLayoutVersion":"1.0.0"})");
   simdjson::dom::parser p;
   auto index = p.parse(out.at("index.json"));
-  std::string_view ref = index["manifests"].at(0)["annotations"]["org.opencontainers.image.ref.name"];
+  std::string_view ref =
+      index["manifests"].at(0)["annotations"]["org.opencontainers.image.ref.name"];
   std::string_view name = index["manifests"].at(0)["annotations"]["io.containerd.image.name"];
   EXPECT_EQ(ref, "sq");
   EXPECT_EQ(name, "docker.io/library/app:sq");
@@ -228,8 +252,12 @@ TEST_F(E2E, OutputHoldsBothLayoutsWithConsistentDigests) {
 
 TEST_F(E2E, ConfigKeepsFieldsAndRecordsOneHistoryEntry) {
   auto in = make(kSpec);
-  ASSERT_EQ(squash("-f 4 -m release --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
-  Image before = load_docker(read_tar(slurp(in))), after = load_docker(read_tar(slurp(path("out.tar"))));
+  ASSERT_EQ(squash("-f 4 -m release --output-path " + path("out.tar").string() +
+                   " docker-archive:" + in.string()),
+            0)
+      << err_;
+  Image before = load_docker(read_tar(slurp(in))),
+        after = load_docker(read_tar(slurp(path("out.tar"))));
   simdjson::dom::parser p1, p2;
   auto a = p1.parse(before.config), b = p2.parse(after.config);
   EXPECT_EQ(simdjson::to_string(a["architecture"]), simdjson::to_string(b["architecture"]));
@@ -240,7 +268,8 @@ TEST_F(E2E, ConfigKeepsFieldsAndRecordsOneHistoryEntry) {
   EXPECT_EQ(std::string_view(history.at(1)["created"]), "2027-01-15T08:00:00Z");
   EXPECT_EQ(std::string_view(b["created"]), "2027-01-15T08:00:00Z");
   EXPECT_EQ(b["rootfs"]["diff_ids"].get_array().size(), 2u);
-  EXPECT_EQ(std::string_view(a["rootfs"]["diff_ids"].at(0)), std::string_view(b["rootfs"]["diff_ids"].at(0)));
+  EXPECT_EQ(std::string_view(a["rootfs"]["diff_ids"].at(0)),
+            std::string_view(b["rootfs"]["diff_ids"].at(0)));
   EXPECT_EQ(tree_of(before.layers), tree_of(after.layers));
 }
 
@@ -248,7 +277,10 @@ TEST_F(E2E, FromLayerByDiffId) {
   auto in = make(kSpec);
   Image before = load_docker(read_tar(slurp(in)));
   std::string base_diff(dsq::digest_hex(dsq::sha256_digest(before.layers[0])));
-  ASSERT_EQ(squash("-f " + base_diff.substr(0, 12) + " --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(squash("-f " + base_diff.substr(0, 12) + " --output-path " + path("out.tar").string() +
+                   " docker-archive:" + in.string()),
+            0)
+      << err_;
   Image after = load_docker(read_tar(slurp(path("out.tar"))));
   ASSERT_EQ(after.layers.size(), 2u);
   EXPECT_EQ(after.layers[0], before.layers[0]);
@@ -257,7 +289,10 @@ TEST_F(E2E, FromLayerByDiffId) {
 
 TEST_F(E2E, OnlyEmptyEntriesSquashedGiveNoNewLayer) {
   auto in = make("layer\nfile a x\nempty ENV%20A\nempty CMD%20b\n");
-  ASSERT_EQ(squash("-f 2 --output-path " + path("out.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(
+      squash("-f 2 --output-path " + path("out.tar").string() + " docker-archive:" + in.string()),
+      0)
+      << err_;
   Image after = load_docker(read_tar(slurp(path("out.tar"))));
   EXPECT_EQ(after.layers.size(), 1u);
   EXPECT_NE(after.config.find("\"empty_layer\":true}]"), std::string::npos) << after.config;
@@ -265,50 +300,76 @@ TEST_F(E2E, OnlyEmptyEntriesSquashedGiveNoNewLayer) {
 
 TEST_F(E2E, CountErrorsAndExitCodes) {
   auto in = make(kSpec);
-  std::string tail = " --output-path " + path("out.tar").string() + " docker-archive:" + in.string();
+  std::string tail =
+      " --output-path " + path("out.tar").string() + " docker-archive:" + in.string();
   EXPECT_EQ(squash("-f 0" + tail), 1);
-  EXPECT_EQ(err_, "docker-squash: Number of layers to squash cannot be less or equal 0, provided: 0\n");
+  EXPECT_EQ(err_,
+            "docker-squash: Number of layers to squash cannot be less or equal 0, provided: 0\n");
   EXPECT_EQ(squash("-f 9" + tail), 1);
-  EXPECT_EQ(err_, "docker-squash: Cannot squash 9 layers, the docker-archive:" + in.string() + " image contains only 5 layers\n");
+  EXPECT_EQ(err_, "docker-squash: Cannot squash 9 layers, the docker-archive:" + in.string() +
+                      " image contains only 5 layers\n");
   EXPECT_EQ(squash("-f 1" + tail), 2);
   EXPECT_EQ(err_, "docker-squash: Single layer marked to squash, no squashing is required\n");
   EXPECT_EQ(squash("-f deadbeefdeadbeef" + tail), 1);
-  EXPECT_NE(err_.find("Could not find the layer or image 'deadbeefdeadbeef'"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("Could not find the layer or image 'deadbeefdeadbeef'"), std::string::npos)
+      << err_;
   Image img = load_docker(read_tar(slurp(in)));
   std::string id(dsq::digest_hex(dsq::sha256_digest(img.config)));
   EXPECT_EQ(squash("-f " + id.substr(0, 12) + tail), 2);
-  EXPECT_EQ(err_, "docker-squash: No layers to squash above " + id.substr(0, 12) + " in docker-archive:" + in.string() + "\n");
+  EXPECT_EQ(err_, "docker-squash: No layers to squash above " + id.substr(0, 12) +
+                      " in docker-archive:" + in.string() + "\n");
   EXPECT_EQ(squash("-f sample:latest" + tail), 2);
   EXPECT_EQ(squash("--load-image maybe" + tail), 2);
   EXPECT_EQ(squash("some-image:latest --output-path x.tar"), 1);
-  EXPECT_NE(err_.find("some-image:latest: reading images from a Docker daemon"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("some-image:latest: reading images from a Docker daemon"), std::string::npos)
+      << err_;
   EXPECT_EQ(leftovers({"in.tar"}), std::vector<std::string>{});
 }
 
 TEST_F(E2E, JobsDoNotChangeTheOutput) {
   auto in = make(kSpec);
-  ASSERT_EQ(squash("-j 1 --output-path " + path("a.tar").string() + " docker-archive:" + in.string()), 0) << err_;
-  ASSERT_EQ(squash("-j 2 --output-path " + path("b.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(
+      squash("-j 1 --output-path " + path("a.tar").string() + " docker-archive:" + in.string()), 0)
+      << err_;
+  ASSERT_EQ(
+      squash("-j 2 --output-path " + path("b.tar").string() + " docker-archive:" + in.string()), 0)
+      << err_;
   EXPECT_EQ(slurp(path("a.tar")), slurp(path("b.tar")));
 }
 
 TEST_F(E2E, StdinToStdout) {
   auto in = make(kSpec);
-  ASSERT_EQ(squash("--tmp-dir " + dir_.string() + " --output-path - - < " + in.string() + " > " + path("piped.tar").string()), 0) << err_;
-  ASSERT_EQ(squash("--tmp-dir " + dir_.string() + " --output-path - - < " + in.string() + " | cat > " + path("piped2.tar").string()), 0) << err_;
-  ASSERT_EQ(squash("--output-path " + path("direct.tar").string() + " docker-archive:" + in.string()), 0) << err_;
+  ASSERT_EQ(squash("--tmp-dir " + dir_.string() + " --output-path - - < " + in.string() + " > " +
+                   path("piped.tar").string()),
+            0)
+      << err_;
+  ASSERT_EQ(squash("--tmp-dir " + dir_.string() + " --output-path - - < " + in.string() +
+                   " | cat > " + path("piped2.tar").string()),
+            0)
+      << err_;
+  ASSERT_EQ(
+      squash("--output-path " + path("direct.tar").string() + " docker-archive:" + in.string()), 0)
+      << err_;
   EXPECT_EQ(slurp(path("piped.tar")), slurp(path("direct.tar")));
   EXPECT_EQ(slurp(path("piped2.tar")), slurp(path("direct.tar")));
-  EXPECT_EQ(leftovers({"in.tar", "piped.tar", "piped2.tar", "direct.tar"}), std::vector<std::string>{});
+  EXPECT_EQ(leftovers({"in.tar", "piped.tar", "piped2.tar", "direct.tar"}),
+            std::vector<std::string>{});
 }
 
 TEST_F(E2E, PeakMemoryStaysWithinTheDocumentedBound) {
-  ASSERT_EQ(run(std::string(GEN_IMAGE) + " many " + path("many.tar").string() + " 3 40000 4 1500"), 0) << err_;
-  ASSERT_EQ(squash("-v --output-path " + path("out.tar").string() + " docker-archive:" + path("many.tar").string()), 0) << err_;
+  ASSERT_EQ(run(std::string(GEN_IMAGE) + " many " + path("many.tar").string() + " 3 40000 4 1500"),
+            0)
+      << err_;
+  ASSERT_EQ(squash("-v --output-path " + path("out.tar").string() +
+                   " docker-archive:" + path("many.tar").string()),
+            0)
+      << err_;
   unsigned long long peak = 0, bound = 0;
   size_t at = err_.find("memory: peak RSS ");
   ASSERT_NE(at, std::string::npos) << err_;
-  ASSERT_EQ(std::sscanf(err_.c_str() + at, "memory: peak RSS %llu bytes, bound %llu bytes", &peak, &bound), 2);
+  ASSERT_EQ(std::sscanf(err_.c_str() + at, "memory: peak RSS %llu bytes, bound %llu bytes", &peak,
+                        &bound),
+            2);
   EXPECT_GT(peak, 0u);
   EXPECT_LE(peak, bound);
   // The bound is about the index, not the image: below the size of the layers.
@@ -321,8 +382,11 @@ class BadInput : public E2E {
  protected:
   void expect_failure(const std::string& archive, const std::string& message_start) {
     std::ofstream(path("bad.tar"), std::ios::binary) << archive;
-    EXPECT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + path("bad.tar").string()), 1);
-    EXPECT_EQ(err_.rfind("docker-squash: " + path("bad.tar").string() + message_start, 0), 0u) << err_;
+    EXPECT_EQ(squash("--output-path " + path("out.tar").string() +
+                     " docker-archive:" + path("bad.tar").string()),
+              1);
+    EXPECT_EQ(err_.rfind("docker-squash: " + path("bad.tar").string() + message_start, 0), 0u)
+        << err_;
     EXPECT_EQ(std::count(err_.begin(), err_.end(), '\n'), 1) << err_;
     EXPECT_EQ(leftovers({"in.tar", "bad.tar"}), std::vector<std::string>{});
   }
@@ -350,7 +414,8 @@ TEST_F(BadInput, ManifestNamesMissingBlob) {
   size_t layers = a.find("\"Layers\":[\"blobs/sha256/", at);
   a[layers + 24] = a[layers + 24] == '0' ? '1' : '0';
   expect_failure(a, ":blobs/sha256/");
-  EXPECT_NE(err_.find("named by manifest.json but missing from the archive"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("named by manifest.json but missing from the archive"), std::string::npos)
+      << err_;
 }
 
 TEST_F(BadInput, LayerDigestDiffersFromDiffId) {
@@ -359,13 +424,18 @@ TEST_F(BadInput, LayerDigestDiffersFromDiffId) {
   ASSERT_NE(pos, std::string::npos);
   a[pos] = 'O';
   std::ofstream(path("bad.tar"), std::ios::binary) << a;
-  EXPECT_EQ(squash("--verify --output-path " + path("out.tar").string() + " docker-archive:" + path("bad.tar").string()), 1);
+  EXPECT_EQ(squash("--verify --output-path " + path("out.tar").string() +
+                   " docker-archive:" + path("bad.tar").string()),
+            1);
   EXPECT_NE(err_.find(path("bad.tar").string() + ":blobs/sha256/"), std::string::npos) << err_;
   EXPECT_NE(err_.find("but the config's diff_id is sha256:"), std::string::npos) << err_;
   EXPECT_EQ(leftovers({"in.tar", "bad.tar"}), std::vector<std::string>{});
   // Without --verify only the bytes that survive are read: the squash succeeds and its output
   // is consistent with itself (digests are computed from what is written).
-  EXPECT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + path("bad.tar").string()), 0) << err_;
+  EXPECT_EQ(squash("--output-path " + path("out.tar").string() +
+                   " docker-archive:" + path("bad.tar").string()),
+            0)
+      << err_;
 }
 
 TEST_F(BadInput, CorruptLayerHeader) {
@@ -374,7 +444,9 @@ TEST_F(BadInput, CorruptLayerHeader) {
   ASSERT_NE(pos, std::string::npos);
   a[pos + 148] = 'Z';
   std::ofstream(path("bad.tar"), std::ios::binary) << a;
-  EXPECT_EQ(squash("--output-path " + path("out.tar").string() + " docker-archive:" + path("bad.tar").string()), 1);
+  EXPECT_EQ(squash("--output-path " + path("out.tar").string() +
+                   " docker-archive:" + path("bad.tar").string()),
+            1);
   EXPECT_NE(err_.find(path("bad.tar").string() + ":blobs/sha256/"), std::string::npos) << err_;
   EXPECT_NE(err_.find("@"), std::string::npos) << err_;
   EXPECT_EQ(leftovers({"in.tar", "bad.tar"}), std::vector<std::string>{});

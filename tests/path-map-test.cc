@@ -19,11 +19,13 @@ bool has(const Scenario& s, const std::string& entry) {
 }
 
 bool has_prefix(const Scenario& s, const std::string& prefix) {
-  return std::any_of(s.entries.begin(), s.entries.end(), [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+  return std::any_of(s.entries.begin(), s.entries.end(),
+                     [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
 }
 
 bool any_marker(const Scenario& s) {
-  return std::any_of(s.entries.begin(), s.entries.end(), [](const std::string& e) { return e.find(".wh.") != std::string::npos; });
+  return std::any_of(s.entries.begin(), s.entries.end(),
+                     [](const std::string& e) { return e.find(".wh.") != std::string::npos; });
 }
 
 size_t position(const Scenario& s, const std::string& entry) {
@@ -35,9 +37,9 @@ std::vector<std::string> without_link_identity(std::vector<std::string> tree) {
   return tree;
 }
 
-#define EXPECT_SAME_TREE(s)       \
-  do {                            \
-    ASSERT_EQ((s).error, "");     \
+#define EXPECT_SAME_TREE(s)              \
+  do {                                   \
+    ASSERT_EQ((s).error, "");            \
     EXPECT_EQ((s).expected, (s).actual); \
   } while (0)
 
@@ -124,7 +126,9 @@ TEST(PathMap, InvalidWhiteoutNameIsAnError) {
 // --- Opaque directories -------------------------------------------------------------------
 
 TEST(PathMap, OpaqueHidesLowerChildrenKeepsOwn) {
-  auto s = squash_spec("layer\ndir d\nfile d/old x\ndir d/sub\nfile d/sub/deep y\nlayer\ndir d mode=0700\nopaque d\nfile d/new z\n");
+  auto s = squash_spec(
+      "layer\ndir d\nfile d/old x\ndir d/sub\nfile d/sub/deep y\nlayer\ndir d mode=0700\nopaque "
+      "d\nfile d/new z\n");
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, (std::vector<std::string>{"d d/", "f d/new"}));
 }
@@ -156,7 +160,8 @@ TEST(PathMap, SymlinkReplacingDirectoryHidesSubtree) {
 }
 
 TEST(PathMap, PathUnderANewerSymlinkIsNotFollowed) {
-  auto s = squash_spec("layer\ndir real\ndir d\nfile d/a x\nlayer\nsymlink d real\nlayer\nfile other y\n");
+  auto s = squash_spec(
+      "layer\ndir real\ndir d\nfile d/a x\nlayer\nsymlink d real\nlayer\nfile other y\n");
   EXPECT_SAME_TREE(s);
   EXPECT_FALSE(has_prefix(s, "f d/"));
   EXPECT_FALSE(has_prefix(s, "f real/"));
@@ -175,7 +180,8 @@ TEST(PathMap, FileThenDirectoryAgainDropsTheOldSubtree) {
 }
 
 TEST(PathMap, DirectoryOverDirectoryMergesNewestHeaderWins) {
-  auto s = squash_spec("layer\ndir d mode=0755 uid=1\nfile d/a x\nlayer\ndir d mode=0700 uid=2\nfile d/b y\n");
+  auto s = squash_spec(
+      "layer\ndir d mode=0755 uid=1\nfile d/a x\nlayer\ndir d mode=0700 uid=2\nfile d/b y\n");
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, (std::vector<std::string>{"d d/", "f d/a", "f d/b"}));
 }
@@ -217,20 +223,23 @@ TEST(PathMap, LinkWhoseTargetBecomesASymlinkKeepsOldContent) {
 }
 
 TEST(PathMap, LinkGroupFirstSurvivorCarriesTheData) {
-  auto s = squash_spec("layer\nfile t data\nhardlink l1 t\nhardlink l2 t\nhardlink l3 t\nlayer\nwhiteout t\n");
+  auto s = squash_spec(
+      "layer\nfile t data\nhardlink l1 t\nhardlink l2 t\nhardlink l3 t\nlayer\nwhiteout t\n");
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, (std::vector<std::string>{"f l1", "h l2 -> l1", "h l3 -> l1"}));
 }
 
 TEST(PathMap, LinkNamedBeforeItsTargetCarriesTheData) {
-  auto s = squash_spec("layer\ndir z\nfile z/target data\nhardlink a-link z/target\nlayer\nfile q x\n");
+  auto s =
+      squash_spec("layer\ndir z\nfile z/target data\nhardlink a-link z/target\nlayer\nfile q x\n");
   EXPECT_SAME_TREE(s);
   EXPECT_TRUE(has(s, "f a-link"));
   EXPECT_TRUE(has(s, "h z/target -> a-link"));
 }
 
 TEST(PathMap, LinkToALinkSharesTheOriginalContent) {
-  auto s = squash_spec("layer\nfile a v1\nhardlink b a\nlayer\nhardlink c b\nlayer\nwhiteout a\nwhiteout b\n");
+  auto s = squash_spec(
+      "layer\nfile a v1\nhardlink b a\nlayer\nhardlink c b\nlayer\nwhiteout a\nwhiteout b\n");
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, std::vector<std::string>{"f c"});
 }
@@ -255,7 +264,8 @@ TEST(PathMap, DanglingSymlinkIsKept) {
 }
 
 TEST(PathMap, SymlinkSurvivesDeletionOfItsTarget) {
-  auto s = squash_spec("layer\ndir usr\nfile usr/man x\nsymlink alt usr/man\nlayer\nwhiteout usr\n");
+  auto s =
+      squash_spec("layer\ndir usr\nfile usr/man x\nsymlink alt usr/man\nlayer\nwhiteout usr\n");
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, std::vector<std::string>{"l alt -> usr/man"});
 }
@@ -263,7 +273,9 @@ TEST(PathMap, SymlinkSurvivesDeletionOfItsTarget) {
 // --- Partial squash: markers for the kept base --------------------------------------------
 
 TEST(PathMap, FullSquashEmitsNoMarkers) {
-  auto s = squash_spec("layer\ndir d\nfile d/a x\nfile b y\nlayer\nwhiteout d\nwhiteout b\nlayer\ndir e\nopaque e\n");
+  auto s = squash_spec(
+      "layer\ndir d\nfile d/a x\nfile b y\nlayer\nwhiteout d\nwhiteout b\nlayer\ndir e\nopaque "
+      "e\n");
   EXPECT_SAME_TREE(s);
   EXPECT_FALSE(any_marker(s));
 }
@@ -281,13 +293,15 @@ TEST(PathMap, PartialSquashNoMarkerForPathsOnlyInSquashedLayers) {
 }
 
 TEST(PathMap, PartialSquashNoNestedMarkers) {
-  auto s = squash_spec("layer\ndir d\ndir d/e\nfile d/e/f x\nlayer\nwhiteout d/e/f\nlayer\nwhiteout d\n", 1);
+  auto s = squash_spec(
+      "layer\ndir d\ndir d/e\nfile d/e/f x\nlayer\nwhiteout d/e/f\nlayer\nwhiteout d\n", 1);
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, std::vector<std::string>{"f .wh.d"});
 }
 
 TEST(PathMap, PartialSquashRecreatedDirectoryGetsOpaqueMarker) {
-  auto s = squash_spec("layer\ndir d\nfile d/old x\nlayer\nwhiteout d\nlayer\ndir d\nfile d/new y\n", 1);
+  auto s =
+      squash_spec("layer\ndir d\nfile d/old x\nlayer\nwhiteout d\nlayer\ndir d\nfile d/new y\n", 1);
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, (std::vector<std::string>{"d d/", "f d/.wh..wh..opq", "f d/new"}));
 }
@@ -299,7 +313,8 @@ TEST(PathMap, PartialSquashOpaqueOnlyWhenTheBaseHasChildren) {
 }
 
 TEST(PathMap, PartialSquashKeepsOpaqueOverBaseChildren) {
-  auto s = squash_spec("layer\ndir d\nfile d/old x\nlayer\ndir d\nopaque d\nfile d/new y\nlayer\nfile z q\n", 1);
+  auto s = squash_spec(
+      "layer\ndir d\nfile d/old x\nlayer\ndir d\nopaque d\nfile d/new y\nlayer\nfile z q\n", 1);
   EXPECT_SAME_TREE(s);
   EXPECT_TRUE(has(s, "f d/.wh..wh..opq"));
   EXPECT_LT(position(s, "f d/.wh..wh..opq"), position(s, "f d/new"));
@@ -322,7 +337,8 @@ TEST(PathMap, PartialSquashLinkIntoKeptLayerIsMaterialised) {
 }
 
 TEST(PathMap, PartialSquashWhiteoutsComeBeforeTheirSiblings) {
-  auto s = squash_spec("layer\ndir d\nfile d/zz x\nfile d/-a y\nlayer\nwhiteout d/zz\nfile d/!b q\n", 1);
+  auto s =
+      squash_spec("layer\ndir d\nfile d/zz x\nfile d/-a y\nlayer\nwhiteout d/zz\nfile d/!b q\n", 1);
   EXPECT_SAME_TREE(s);
   EXPECT_EQ(s.entries, (std::vector<std::string>{"f d/.wh.zz", "f d/!b"}));
 }
@@ -351,7 +367,8 @@ TEST(PathMap, ParentsComeBeforeChildren) {
 
 TEST(PathMap, LongUnicodeAndSpacedNames) {
   std::string longname(150, 'n');
-  auto s = squash_spec("layer\ndir d\nfile d/" + longname + " x\nfile d/caf%C3%A9%20menu y\nlayer\nfile d/" + longname + " z\n");
+  auto s = squash_spec("layer\ndir d\nfile d/" + longname +
+                       " x\nfile d/caf%C3%A9%20menu y\nlayer\nfile d/" + longname + " z\n");
   EXPECT_SAME_TREE(s);
   EXPECT_TRUE(has(s, "f d/" + longname));
   EXPECT_TRUE(has(s, "f d/caf\xC3\xA9 menu"));
@@ -363,7 +380,9 @@ TEST(PathMap, DotDotComponentIsRejected) {
 }
 
 TEST(PathMap, SurvivorsAreCopiedByteForByte) {
-  auto s = squash_spec("layer\nfile a x xattr=security.capability:abc mode=4755\nlayer\nfile b y mtime=1234567890\n");
+  auto s = squash_spec(
+      "layer\nfile a x xattr=security.capability:abc mode=4755\nlayer\nfile b y "
+      "mtime=1234567890\n");
   EXPECT_SAME_TREE(s);
   // The new layer is exactly the concatenation of the two original entries (pax headers,
   // xattrs, padding) followed by the end-of-archive blocks.

@@ -34,7 +34,9 @@ std::string base(const std::string& p) {
 }
 
 bool under(const std::string& p, const std::string& dir) {
-  return dir.empty() ? !p.empty() : p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/';
+  return dir.empty()
+             ? !p.empty()
+             : p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/';
 }
 
 }  // namespace
@@ -48,8 +50,10 @@ Tree::Tree() {
 
 void Tree::remove_subtree(const std::string& path) {
   auto it = nodes_.find(path);
-  if (it != nodes_.end()) it = nodes_.erase(it);
-  else it = nodes_.lower_bound(path + "/");
+  if (it != nodes_.end())
+    it = nodes_.erase(it);
+  else
+    it = nodes_.lower_bound(path + "/");
   while (it != nodes_.end() && under(it->first, path)) it = nodes_.erase(it);
 }
 
@@ -78,9 +82,12 @@ std::string Tree::apply(const std::string& tar) {
     if (name.rfind(".wh.", 0) == 0) {
       std::string dir = parent(path);
       if (name == ".wh..wh..opq") {
-        for (auto it = nodes_.lower_bound(dir.empty() ? "" : dir + "/"); it != nodes_.end() && under(it->first, dir);) {
-          if (!created.count(it->first)) it = nodes_.erase(it);
-          else ++it;
+        for (auto it = nodes_.lower_bound(dir.empty() ? "" : dir + "/");
+             it != nodes_.end() && under(it->first, dir);) {
+          if (!created.count(it->first))
+            it = nodes_.erase(it);
+          else
+            ++it;
         }
       } else if (name.rfind(".wh..wh.", 0) != 0) {
         remove_subtree(dir.empty() ? name.substr(4) : dir + "/" + name.substr(4));
@@ -119,10 +126,19 @@ std::string Tree::apply(const std::string& tar) {
       continue;
     }
     switch (archive_entry_filetype(e)) {
-      case AE_IFDIR: inode->type = 'd'; break;
-      case AE_IFLNK: inode->type = 'l'; inode->symlink = archive_entry_symlink(e); break;
-      case AE_IFREG: inode->type = 'f'; break;
-      default: inode->type = 'o'; break;
+      case AE_IFDIR:
+        inode->type = 'd';
+        break;
+      case AE_IFLNK:
+        inode->type = 'l';
+        inode->symlink = archive_entry_symlink(e);
+        break;
+      case AE_IFREG:
+        inode->type = 'f';
+        break;
+      default:
+        inode->type = 'o';
+        break;
     }
     if (inode->type == 'f') {
       XXH3_state_t* h = XXH3_createState();
@@ -146,7 +162,8 @@ std::string Tree::apply(const std::string& tar) {
     ensure_parents(path);
     nodes_[path] = inode;
   }
-  if (error.empty() && rc != ARCHIVE_EOF && rc != ARCHIVE_OK) error = archive_error_string(r) ? archive_error_string(r) : "bad tar";
+  if (error.empty() && rc != ARCHIVE_EOF && rc != ARCHIVE_OK)
+    error = archive_error_string(r) ? archive_error_string(r) : "bad tar";
   archive_read_free(r);
   return error;
 }
@@ -158,14 +175,15 @@ std::vector<std::string> Tree::listing() const {
   std::vector<std::string> out;
   for (const auto& [path, n] : nodes_) {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "%c %04o %lld:%lld size=%llu hash=%016llx mtime=%lld", n->type, n->mode,
-                  static_cast<long long>(n->uid), static_cast<long long>(n->gid),
-                  static_cast<unsigned long long>(n->size), static_cast<unsigned long long>(n->content),
-                  static_cast<long long>(n->mtime));
+    std::snprintf(buf, sizeof buf, "%c %04o %lld:%lld size=%llu hash=%016llx mtime=%lld", n->type,
+                  n->mode, static_cast<long long>(n->uid), static_cast<long long>(n->gid),
+                  static_cast<unsigned long long>(n->size),
+                  static_cast<unsigned long long>(n->content), static_cast<long long>(n->mtime));
     std::string line = "/" + path + " " + buf;
     if (n->type == 'l') line += " -> " + n->symlink;
     for (const auto& [k, v] : n->xattrs) line += " xattr:" + k + "=" + v;
-    if (n->type != 'd' && first_name.at(n.get()) != path) line += " link=/" + first_name.at(n.get());
+    if (n->type != 'd' && first_name.at(n.get()) != path)
+      line += " link=/" + first_name.at(n.get());
     out.push_back(line);
   }
   return out;

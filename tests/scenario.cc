@@ -23,10 +23,14 @@ std::vector<std::string> list_entries(const std::string& tar) {
   archive_entry* e;
   while (archive_read_next_header(r, &e) == ARCHIVE_OK) {
     std::string line;
-    if (archive_entry_hardlink(e)) line = std::string("h ") + archive_entry_pathname(e) + " -> " + archive_entry_hardlink(e);
-    else if (archive_entry_filetype(e) == AE_IFDIR) line = std::string("d ") + archive_entry_pathname(e);
-    else if (archive_entry_filetype(e) == AE_IFLNK) line = std::string("l ") + archive_entry_pathname(e) + " -> " + archive_entry_symlink(e);
-    else line = std::string("f ") + archive_entry_pathname(e);
+    if (archive_entry_hardlink(e))
+      line = std::string("h ") + archive_entry_pathname(e) + " -> " + archive_entry_hardlink(e);
+    else if (archive_entry_filetype(e) == AE_IFDIR)
+      line = std::string("d ") + archive_entry_pathname(e);
+    else if (archive_entry_filetype(e) == AE_IFLNK)
+      line = std::string("l ") + archive_entry_pathname(e) + " -> " + archive_entry_symlink(e);
+    else
+      line = std::string("f ") + archive_entry_pathname(e);
     out.push_back(line);
   }
   archive_read_free(r);
@@ -53,8 +57,11 @@ Scenario squash_spec(const std::string& spec, size_t first_squashed) {
   std::vector<MappedFile> files(s.inputs.size());
   for (size_t i = 0; i < s.inputs.size(); ++i) {
     int mfd = memfd_create("input", 0);
-    if (write(mfd, s.inputs[i].data(), s.inputs[i].size()) != static_cast<ssize_t>(s.inputs[i].size())) s.error = "memfd";
-    if (Status st = files[i].open_fd(mfd, "layer" + std::to_string(i)); !st.ok()) s.error = st.message();
+    if (write(mfd, s.inputs[i].data(), s.inputs[i].size()) !=
+        static_cast<ssize_t>(s.inputs[i].size()))
+      s.error = "memfd";
+    if (Status st = files[i].open_fd(mfd, "layer" + std::to_string(i)); !st.ok())
+      s.error = st.message();
     tars.push_back(files[i].bytes());
     names.push_back("layer" + std::to_string(i));
   }
@@ -85,7 +92,8 @@ Scenario squash_spec(const std::string& spec, size_t first_squashed) {
     return s;
   }
   s.layer.resize(plan.layer_size);
-  if (pread(fd, s.layer.data(), s.layer.size(), 0) != static_cast<ssize_t>(s.layer.size())) s.error = "short layer";
+  if (pread(fd, s.layer.data(), s.layer.size(), 0) != static_cast<ssize_t>(s.layer.size()))
+    s.error = "short layer";
   close(fd);
   s.entries = list_entries(s.layer);
 

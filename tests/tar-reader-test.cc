@@ -1,13 +1,13 @@
 // The in-place header scanner must agree with libarchive on every entry of every tar dialect:
 // archives are made by GNU tar in each of its formats and walked by both readers.
+#include "io/tar-reader.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include "io/tar-reader.h"
 
 namespace fs = std::filesystem;
 
@@ -21,7 +21,8 @@ struct Seen {
 };
 
 std::vector<Seen> walk(const std::string& tar, dsq::TarReader::Mode mode, std::string& error) {
-  dsq::TarReader reader({reinterpret_cast<const std::byte*>(tar.data()), tar.size()}, "t.tar", mode);
+  dsq::TarReader reader({reinterpret_cast<const std::byte*>(tar.data()), tar.size()}, "t.tar",
+                        mode);
   std::vector<Seen> out;
   for (;;) {
     dsq::TarEntry e;
@@ -48,7 +49,8 @@ class TarDialects : public ::testing::TestWithParam<std::string> {
     fs::path root = dir_ / "root";
     fs::create_directories(root / "dir" / std::string(120, 'd'));
     std::ofstream(root / "dir" / "small") << "x";
-    std::ofstream(root / "dir" / std::string(120, 'd') / (std::string(90, 'f') + ".txt")) << std::string(5000, 'y');
+    std::ofstream(root / "dir" / std::string(120, 'd') / (std::string(90, 'f') + ".txt"))
+        << std::string(5000, 'y');
     std::ofstream(root / "caf\xc3\xa9 file") << "unicode";
     std::ofstream(root / "empty");
     fs::create_symlink(std::string(150, 't'), root / "long-symlink");
@@ -60,7 +62,8 @@ class TarDialects : public ::testing::TestWithParam<std::string> {
 
   std::string make(const std::string& format, const std::string& extra = "") {
     std::string out = (dir_ / "t.tar").string();
-    std::string cmd = "tar --format=" + format + " " + extra + " -C " + (dir_ / "root").string() + " -cf " + out + " . 2>/dev/null";
+    std::string cmd = "tar --format=" + format + " " + extra + " -C " + (dir_ / "root").string() +
+                      " -cf " + out + " . 2>/dev/null";
     // ustar and v7 cannot hold every name; GNU tar then skips those (exit status 2).
     int rc = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) <= 2) << cmd;
@@ -84,7 +87,8 @@ TEST_P(TarDialects, ScannerAgreesWithLibarchive) {
   EXPECT_EQ(fast, slow);
 }
 
-INSTANTIATE_TEST_SUITE_P(GnuTar, TarDialects, ::testing::Values("gnu", "oldgnu", "ustar", "posix", "v7"));
+INSTANTIATE_TEST_SUITE_P(GnuTar, TarDialects,
+                         ::testing::Values("gnu", "oldgnu", "ustar", "posix", "v7"));
 
 TEST_F(TarDialects, GlobalPaxHeaderHandsTheWalkToLibarchive) {
   std::string tar = make("posix", "--pax-option=comment=global-note");
@@ -112,7 +116,8 @@ TEST_F(TarDialects, TruncatedDataIsAnError) {
   size_t big = tar.find(std::string(90, 'f'));
   ASSERT_NE(big, std::string::npos);
   std::string error;
-  walk(tar.substr(0, tar.size() - 10240 - 3000 > big ? big + 2048 : tar.size() / 2), dsq::TarReader::Mode::kFast, error);
+  walk(tar.substr(0, tar.size() - 10240 - 3000 > big ? big + 2048 : tar.size() / 2),
+       dsq::TarReader::Mode::kFast, error);
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 

@@ -11,10 +11,10 @@
 //       FILES files in layer 0, then per layer 30% overwritten and 5% deleted
 //   gen-image bigfile OUT LAYERS TOTAL_BYTES
 //       one large file overwritten in every layer, plus a few small files
+#include <algorithm>
 #include <clocale>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,7 +26,8 @@ using namespace dsq::builder;
 
 namespace {
 
-constexpr const char* kSample = R"(# The demo image: overwrites, whiteouts, an opaque directory, hard links, symlinks.
+constexpr const char* kSample =
+    R"(# The demo image: overwrites, whiteouts, an opaque directory, hard links, symlinks.
 layer
 dir etc
 file etc/os-release NAME%3Dsample
@@ -88,12 +89,21 @@ int fail(const dsq::Status& st) {
   return 1;
 }
 
-int many(const std::string& out, uint64_t seed, size_t files, size_t layers, size_t avg, dsq::Compression c) {
+int many(const std::string& out, uint64_t seed, size_t files, size_t layers, size_t avg,
+         dsq::Compression c) {
   ImageSpec spec;
   spec.tag = "bench/many:latest";
   const size_t dirs = std::max<size_t>(1, files / 100);
-  auto dir_name = [](size_t d) { char b[32]; std::snprintf(b, sizeof b, "d%05zu", d); return std::string(b); };
-  auto file_name = [&](size_t f) { char b[48]; std::snprintf(b, sizeof b, "d%05zu/f%07zu", f % dirs, f); return std::string(b); };
+  auto dir_name = [](size_t d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "d%05zu", d);
+    return std::string(b);
+  };
+  auto file_name = [&](size_t f) {
+    char b[48];
+    std::snprintf(b, sizeof b, "d%05zu/f%07zu", f % dirs, f);
+    return std::string(b);
+  };
   std::vector<bool> alive(files, true);
   for (size_t l = 0; l < layers; ++l) {
     Layer layer;
@@ -102,10 +112,16 @@ int many(const std::string& out, uint64_t seed, size_t files, size_t layers, siz
     std::vector<std::vector<std::pair<size_t, bool>>> per_dir(dirs);  // (file, deleted?)
     for (size_t f = 0; f < files; ++f) {
       if (!alive[f]) continue;
-      if (l == 0) { per_dir[f % dirs].push_back({f, false}); continue; }
+      if (l == 0) {
+        per_dir[f % dirs].push_back({f, false});
+        continue;
+      }
       uint64_t r = splitmix(seed) % 100;
-      if (r < 5) { per_dir[f % dirs].push_back({f, true}); alive[f] = false; }
-      else if (r < 35) per_dir[f % dirs].push_back({f, false});
+      if (r < 5) {
+        per_dir[f % dirs].push_back({f, true});
+        alive[f] = false;
+      } else if (r < 35)
+        per_dir[f % dirs].push_back({f, false});
     }
     for (size_t d = 0; d < dirs; ++d) {
       if (per_dir[d].empty()) continue;
@@ -114,8 +130,10 @@ int many(const std::string& out, uint64_t seed, size_t files, size_t layers, siz
       for (auto [f, deleted] : per_dir[d]) {
         Entry e;
         e.path = file_name(f);
-        if (deleted) { e.kind = Kind::kWhiteout; }
-        else e.content = random_bytes(seed, splitmix(seed) % (2 * avg + 1));
+        if (deleted) {
+          e.kind = Kind::kWhiteout;
+        } else
+          e.content = random_bytes(seed, splitmix(seed) % (2 * avg + 1));
         layer.entries.push_back(std::move(e));
       }
     }
@@ -132,10 +150,13 @@ int bigfile(const std::string& out, size_t layers, uint64_t total) {
   for (size_t l = 0; l < layers; ++l) {
     Layer layer;
     layer.entries.push_back({Kind::kDir, "data", "", 0755});
-    layer.entries.push_back({Kind::kFile, "data/blob", random_bytes(seed, total / layers - 64 * 1024), 0644});
+    layer.entries.push_back(
+        {Kind::kFile, "data/blob", random_bytes(seed, total / layers - 64 * 1024), 0644});
     layer.entries.push_back({Kind::kDir, "etc", "", 0755});
     for (int i = 0; i < 16; ++i)
-      layer.entries.push_back({Kind::kFile, "etc/conf" + std::to_string(l) + "-" + std::to_string(i), random_bytes(seed, 2048), 0644});
+      layer.entries.push_back({Kind::kFile,
+                               "etc/conf" + std::to_string(l) + "-" + std::to_string(i),
+                               random_bytes(seed, 2048), 0644});
     spec.layers.push_back(std::move(layer));
   }
   dsq::Status st = write_archive(spec, out);
@@ -164,12 +185,16 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : fail(st);
   }
   if (mode == "many" && argc >= 7) {
-    dsq::Compression c = argc > 7 ? (std::string(argv[7]) == "zstd" ? dsq::Compression::kZstd : dsq::Compression::kGzip)
-                                   : dsq::Compression::kNone;
-    return many(argv[2], std::stoull(argv[3]), std::stoull(argv[4]), std::stoull(argv[5]), std::stoull(argv[6]), c);
+    dsq::Compression c = argc > 7 ? (std::string(argv[7]) == "zstd" ? dsq::Compression::kZstd
+                                                                    : dsq::Compression::kGzip)
+                                  : dsq::Compression::kNone;
+    return many(argv[2], std::stoull(argv[3]), std::stoull(argv[4]), std::stoull(argv[5]),
+                std::stoull(argv[6]), c);
   }
-  if (mode == "bigfile" && argc == 5) return bigfile(argv[2], std::stoull(argv[3]), std::stoull(argv[4]));
-  std::cerr << "usage: gen-image sample OUT [v12|oci] | spec SPECFILE OUT | many OUT SEED FILES LAYERS AVG_SIZE [gzip|zstd]"
+  if (mode == "bigfile" && argc == 5)
+    return bigfile(argv[2], std::stoull(argv[3]), std::stoull(argv[4]));
+  std::cerr << "usage: gen-image sample OUT [v12|oci] | spec SPECFILE OUT | many OUT SEED FILES "
+               "LAYERS AVG_SIZE [gzip|zstd]"
                " | bigfile OUT LAYERS TOTAL_BYTES\n";
   return 2;
 }

@@ -63,19 +63,23 @@ std::string layer_tar(const Layer& layer) {
     archive_entry* e = archive_entry_new();
     std::string path = in.path;
     if (in.kind == Kind::kWhiteout) path = whiteout_name(in.path, ".wh.");
-    if (in.kind == Kind::kOpaque) path = in.path.empty() ? ".wh..wh..opq" : in.path + "/.wh..wh..opq";
+    if (in.kind == Kind::kOpaque)
+      path = in.path.empty() ? ".wh..wh..opq" : in.path + "/.wh..wh..opq";
     archive_entry_copy_pathname(e, path.c_str());
     archive_entry_set_perm(e, in.mode);
     archive_entry_set_uid(e, in.uid);
     archive_entry_set_gid(e, in.gid);
     archive_entry_set_mtime(e, in.mtime, 0);
-    for (const auto& [k, v] : in.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : in.xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     switch (in.kind) {
       case Kind::kFile:
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_size(e, static_cast<la_int64_t>(in.content.size()));
         break;
-      case Kind::kDir: archive_entry_set_filetype(e, AE_IFDIR); break;
+      case Kind::kDir:
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
       case Kind::kSymlink:
         archive_entry_set_filetype(e, AE_IFLNK);
         archive_entry_copy_symlink(e, in.content.c_str());
@@ -85,7 +89,9 @@ std::string layer_tar(const Layer& layer) {
         archive_entry_copy_hardlink(e, in.content.c_str());
         archive_entry_set_size(e, 0);
         break;
-      case Kind::kFifo: archive_entry_set_filetype(e, AE_IFIFO); break;
+      case Kind::kFifo:
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
       case Kind::kWhiteout:
       case Kind::kOpaque:
         archive_entry_set_filetype(e, AE_IFREG);
@@ -94,7 +100,8 @@ std::string layer_tar(const Layer& layer) {
         break;
     }
     archive_write_header(w, e);
-    if (in.kind == Kind::kFile && !in.content.empty()) archive_write_data(w, in.content.data(), in.content.size());
+    if (in.kind == Kind::kFile && !in.content.empty())
+      archive_write_data(w, in.content.data(), in.content.size());
     archive_entry_free(e);
   }
   archive_write_close(w);
@@ -136,7 +143,8 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
   std::vector<Compression> kinds;
   int64_t created = 1700000000;
   for (const Layer& layer : spec.layers) {
-    std::string entry = "{\"created\":\"2023-11-14T22:13:20Z\",\"created_by\":" + json_quote(layer.created_by);
+    std::string entry =
+        "{\"created\":\"2023-11-14T22:13:20Z\",\"created_by\":" + json_quote(layer.created_by);
     if (layer.empty) {
       history.push_back(entry + ",\"empty_layer\":true}");
       continue;
@@ -144,7 +152,8 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
     history.push_back(entry + "}");
     std::string tar = layer_tar(layer);
     std::string diff = sha256_digest(tar);
-    std::string blob = layer.compression == Compression::kNone ? std::move(tar) : compress(tar, layer.compression);
+    std::string blob =
+        layer.compression == Compression::kNone ? std::move(tar) : compress(tar, layer.compression);
     std::string digest = sha256_digest(blob);
     std::string hex(digest_hex(digest));
     std::string name = spec.layout == Layout::kOci ? "blobs/sha256/" + hex : hex + "/layer.tar";
@@ -164,28 +173,35 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
   config += "]}}";
   std::string config_digest = sha256_digest(config);
   std::string config_hex(digest_hex(config_digest));
-  std::string config_name = spec.layout == Layout::kOci ? "blobs/sha256/" + config_hex : config_hex + ".json";
+  std::string config_name =
+      spec.layout == Layout::kOci ? "blobs/sha256/" + config_hex : config_hex + ".json";
   DSQ_TRY(out.add(config_name, config));
   if (spec.layout == Layout::kOci) {
-    std::string manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                           "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":" +
-                           json_quote(config_digest) + ",\"size\":" + std::to_string(config.size()) + "},\"layers\":[";
+    std::string manifest =
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":" +
+        json_quote(config_digest) + ",\"size\":" + std::to_string(config.size()) + "},\"layers\":[";
     for (size_t i = 0; i < blob_digests.size(); ++i)
-      manifest += std::string(i ? "," : "") + "{\"mediaType\":\"" + oci_layer_media_type(kinds[i]) + "\",\"digest\":" +
-                  json_quote(blob_digests[i]) + ",\"size\":" + std::to_string(blob_sizes[i]) + "}";
+      manifest += std::string(i ? "," : "") + "{\"mediaType\":\"" + oci_layer_media_type(kinds[i]) +
+                  "\",\"digest\":" + json_quote(blob_digests[i]) +
+                  ",\"size\":" + std::to_string(blob_sizes[i]) + "}";
     manifest += "]}";
     std::string md = sha256_digest(manifest);
     DSQ_TRY(out.add("blobs/sha256/" + std::string(digest_hex(md)), manifest));
     ImageRef ref;
     DSQ_TRY(parse_image_ref(spec.tag, ref));
-    DSQ_TRY(out.add("index.json", "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":" +
-                                      json_quote(md) + ",\"size\":" + std::to_string(manifest.size()) +
-                                      ",\"annotations\":{\"io.containerd.image.name\":" + json_quote(ref.full) +
-                                      ",\"org.opencontainers.image.ref.name\":" + json_quote(ref.tag) + "}}]}"));
+    DSQ_TRY(out.add("index.json",
+                    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+                    "vnd.oci.image.manifest.v1+json\",\"digest\":" +
+                        json_quote(md) + ",\"size\":" + std::to_string(manifest.size()) +
+                        ",\"annotations\":{\"io.containerd.image.name\":" + json_quote(ref.full) +
+                        ",\"org.opencontainers.image.ref.name\":" + json_quote(ref.tag) + "}}]}"));
     DSQ_TRY(out.add("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
   }
-  std::string manifest_json = "[{\"Config\":" + json_quote(config_name) + ",\"RepoTags\":[" + json_quote(spec.tag) + "],\"Layers\":[";
-  for (size_t i = 0; i < layer_paths.size(); ++i) manifest_json += (i ? "," : "") + json_quote(layer_paths[i]);
+  std::string manifest_json = "[{\"Config\":" + json_quote(config_name) + ",\"RepoTags\":[" +
+                              json_quote(spec.tag) + "],\"Layers\":[";
+  for (size_t i = 0; i < layer_paths.size(); ++i)
+    manifest_json += (i ? "," : "") + json_quote(layer_paths[i]);
   manifest_json += "]}]";
   DSQ_TRY(out.add("manifest.json", manifest_json));
   DSQ_TRY(out.finish());
@@ -238,7 +254,10 @@ Status parse_spec(const std::string& text, ImageSpec& out) {
     if (op == "layer") {
       Layer l;
       l.created_by = "layer " + std::to_string(out.layers.size());
-      if (w.size() > 1) l.compression = w[1] == "gzip" ? Compression::kGzip : w[1] == "zstd" ? Compression::kZstd : Compression::kNone;
+      if (w.size() > 1)
+        l.compression = w[1] == "gzip"   ? Compression::kGzip
+                        : w[1] == "zstd" ? Compression::kZstd
+                                         : Compression::kNone;
       out.layers.push_back(l);
       continue;
     }
@@ -256,7 +275,8 @@ Status parse_spec(const std::string& text, ImageSpec& out) {
     e.path = unescape(w[1]);
     if (op == "file") {
       e.kind = Kind::kFile;
-      if (w.size() > 2 && w[2].find('=') == std::string::npos) e.content = unescape(w[2]), attrs = 3;
+      if (w.size() > 2 && w[2].find('=') == std::string::npos)
+        e.content = unescape(w[2]), attrs = 3;
     } else if (op == "dir") {
       e.kind = Kind::kDir;
       e.mode = 0755;
@@ -279,16 +299,22 @@ Status parse_spec(const std::string& text, ImageSpec& out) {
       size_t eq = w[i].find('=');
       if (eq == std::string::npos) return bad("expected key=value");
       std::string k = w[i].substr(0, eq), v = unescape(w[i].substr(eq + 1));
-      if (k == "mode") e.mode = static_cast<uint32_t>(std::stoul(v, nullptr, 8));
-      else if (k == "uid") e.uid = std::stoll(v);
-      else if (k == "gid") e.gid = std::stoll(v);
-      else if (k == "mtime") e.mtime = std::stoll(v);
+      if (k == "mode")
+        e.mode = static_cast<uint32_t>(std::stoul(v, nullptr, 8));
+      else if (k == "uid")
+        e.uid = std::stoll(v);
+      else if (k == "gid")
+        e.gid = std::stoll(v);
+      else if (k == "mtime")
+        e.mtime = std::stoll(v);
       else if (k == "xattr") {
         size_t colon = v.find(':');
-        e.xattrs.emplace_back(v.substr(0, colon), colon == std::string::npos ? "" : v.substr(colon + 1));
+        e.xattrs.emplace_back(v.substr(0, colon),
+                              colon == std::string::npos ? "" : v.substr(colon + 1));
       } else if (k == "size") {
         e.content.assign(std::stoull(v), 'x');
-      } else return bad("unknown attribute " + k);
+      } else
+        return bad("unknown attribute " + k);
     }
     out.layers.back().entries.push_back(std::move(e));
   }

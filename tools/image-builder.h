@@ -15,8 +15,8 @@ enum class Kind { kFile, kDir, kSymlink, kHardlink, kWhiteout, kOpaque, kFifo };
 
 struct Entry {
   Kind kind = Kind::kFile;
-  std::string path;       // name as written into the tar (not normalised)
-  std::string content;    // file data; link target for links
+  std::string path;     // name as written into the tar (not normalised)
+  std::string content;  // file data; link target for links
   uint32_t mode = 0644;
   int64_t uid = 0, gid = 0;
   int64_t mtime = 1700000000;
@@ -26,7 +26,7 @@ struct Entry {
 struct Layer {
   std::vector<Entry> entries;
   Compression compression = Compression::kNone;
-  bool empty = false;       // an empty history entry (ENV, CMD, ...), no layer
+  bool empty = false;  // an empty history entry (ENV, CMD, ...), no layer
   std::string created_by;
 };
 
