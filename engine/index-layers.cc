@@ -1,7 +1,7 @@
-// Indexing reads only tar headers: libarchive skips data without touching it, so the bytes of
-// entries that will not survive are never faulted in. Each layer is one TBB task (with its own
-// libarchive reader); decompression of compressed blobs and digest verification are tasks of
-// their own, so on N cores N layers progress at once. Errors are collected per task and the one
+// Indexing reads only tar headers (the tar reader jumps over data without touching it), so the
+// bytes of entries that will not survive are never faulted in. Each layer is one TBB task with
+// its own reader; decompression of compressed blobs and --verify hashing are tasks of their
+// own, so on N cores N layers progress at once. Errors are collected per task and the one
 // of the lowest layer is reported, so the message does not depend on scheduling.
 #include <tbb/parallel_for.h>
 #include <xxhash.h>

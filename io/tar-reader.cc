@@ -1,6 +1,8 @@
-// libarchive reads headers (ustar, pax, GNU long names, base-256 numbers) so this file only
-// translates positions and errors. libarchive's header position is taken before extension
-// headers are consumed, so [offset, next offset) is the entry's whole byte range.
+// The scanner decodes a header chain in place and stops at the first thing it does not handle;
+// from there libarchive takes over for the rest of the archive (it is walked up to the same
+// entry first, so both agree on every offset). libarchive's header position is taken before
+// extension headers are consumed, so in either mode [offset, next offset) is the entry's whole
+// byte range.
 #include "io/tar-reader.h"
 
 #include <archive.h>
