@@ -21,18 +21,6 @@ Compression detect_compression(Bytes blob) {
   return Compression::kNone;
 }
 
-const char* compression_name(Compression c) {
-  switch (c) {
-    case Compression::kGzip:
-      return "gzip";
-    case Compression::kZstd:
-      return "zstd";
-    case Compression::kNone:
-      break;
-  }
-  return "none";
-}
-
 const char* oci_layer_media_type(Compression c) {
   switch (c) {
     case Compression::kGzip:

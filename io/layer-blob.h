@@ -11,7 +11,6 @@ namespace dsq {
 enum class Compression { kNone, kGzip, kZstd };
 
 Compression detect_compression(Bytes blob);
-const char* compression_name(Compression c);
 // The OCI layer media type for a blob with this compression.
 const char* oci_layer_media_type(Compression c);
 

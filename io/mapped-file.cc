@@ -72,16 +72,6 @@ Status MappedFile::open_fd(int fd, const std::string& name) {
   return {};
 }
 
-void MappedFile::advise_sequential(Bytes range) const {
-  auto begin = reinterpret_cast<uintptr_t>(range.data()) & ~(kPage - 1);
-  auto end = reinterpret_cast<uintptr_t>(range.data() + range.size());
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_SEQUENTIAL);
-}
-
-void MappedFile::release(Bytes range) const {
-  release_pages(range.data(), range.data() + range.size());
-}
-
 void release_pages(const std::byte* begin, const std::byte* end) {
   auto b = (reinterpret_cast<uintptr_t>(begin) + kPage - 1) & ~(kPage - 1);
   auto e = reinterpret_cast<uintptr_t>(end) & ~(kPage - 1);

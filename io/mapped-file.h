@@ -31,11 +31,6 @@ class MappedFile {
   const std::string& name() const { return name_; }
   bool empty() const { return size_ == 0; }
 
-  // Hints for a range of the mapping (offsets relative to the mapping start).
-  void advise_sequential(Bytes range) const;
-  // Drops the pages fully inside `range` from this process's resident set; they stay in the
-  // page cache and are faulted in again if touched.
-  void release(Bytes range) const;
 
  private:
   void reset();
