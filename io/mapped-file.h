@@ -39,7 +39,9 @@ class MappedFile {
   std::string name_;
 };
 
-// Drops the whole pages inside [begin, end) from the resident set. Safe on any mapped range.
+// Drops the whole pages inside [begin, end) from the resident set. Only for read-only file
+// mappings: they are faulted in again from the page cache, where anonymous memory would read
+// back as zeros.
 void release_pages(const std::byte* begin, const std::byte* end);
 
 }  // namespace dsq
