@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/options.h"
+#include "engine/image-ref.h"
 #include "engine/squash.h"
 #include "io/temp-files.h"
 
@@ -61,19 +62,27 @@ int main(int argc, char** argv) {
   dsq::Options opts;
   if (int rc = dsq::parse_options(argc, argv, opts); rc >= 0) return rc;
 
-  if (opts.load_image.value_or(false)) {
-    std::cerr << "docker-squash: --load-image: loading into a Docker daemon is not supported by "
-                 "this build; "
-                 "use --output-path and `docker load`\n";
-    return 1;
-  }
-  if (opts.cleanup) {
+  const bool daemon = opts.daemon_image();
+  const bool load = opts.load_image.value_or(daemon);
+  if (opts.cleanup && !daemon) {
     std::cerr << "docker-squash: --cleanup applies to daemon images only\n";
     return 2;
   }
-  if (opts.output_path.empty()) {
-    std::cerr << "docker-squash: nothing to do: give --output-path PATH (or - for stdout)\n";
+  if (opts.cleanup && opts.tag.empty()) {
+    std::cerr
+        << "docker-squash: --cleanup needs --tag: the squashed image would be left untagged\n";
     return 2;
+  }
+  if (opts.output_path.empty() && !load) {
+    std::cerr << "docker-squash: nothing to do: give --output-path PATH (or - for stdout), or "
+                 "--load-image\n";
+    return 2;
+  }
+  if (opts.cleanup && load) {
+    dsq::ImageRef source, tag;
+    if (dsq::parse_image_ref(opts.image, source).ok() && dsq::parse_image_ref(opts.tag, tag).ok() &&
+        source.full == tag.full)
+      std::cerr << "docker-squash: Tag is the same as image; preventing cleanup\n";
   }
   dsq::Context ctx(opts);
   auto start = std::chrono::steady_clock::now();

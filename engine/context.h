@@ -10,6 +10,7 @@
 #include "engine/layer-index.h"
 #include "engine/path-map.h"
 #include "engine/plan-output.h"
+#include "io/docker-client.h"
 #include "io/layer-blob.h"
 #include "io/mapped-file.h"
 
@@ -29,6 +30,12 @@ struct Options {
   bool verify = false;  // also hash uncompressed layers (read in place) against diff_id
   unsigned jobs = 0;    // 0: all cores
   std::optional<int64_t> source_date_epoch;
+
+  // A bare name (no docker-archive:, oci:, -) is an image in the Docker daemon.
+  bool daemon_image() const {
+    return image != "-" && !image.starts_with("docker-archive:") && !image.starts_with("oci:") &&
+           !image.starts_with("oci-archive:");
+  }
 };
 
 struct LayerSource {
@@ -58,6 +65,12 @@ struct Image {
 struct Selection {
   size_t first_layer = 0;    // layers [first_layer, n) are squashed
   size_t first_history = 0;  // history entries [first_history, n) are replaced by one
+};
+
+// What the daemon said about a source image.
+struct DaemonImage {
+  std::string id;                        // Id from /images/{name}/json
+  std::vector<std::string> history_ids;  // /images/{name}/history, oldest first ("<missing>" too)
 };
 
 struct PassTime {
@@ -90,6 +103,10 @@ struct Context {
   Plan plan;
   SquashResult result;
   std::vector<PassTime> timings;
+
+  DockerClient docker;  // connected only for daemon images or --load-image
+  DaemonImage source;
+  int archive_fd = -1;  // the written archive, kept open for loading; closed by the load pass
 
   size_t layer_count() const { return image.layers.size(); }
 };

@@ -254,10 +254,7 @@ Status open_image(Context& ctx) {
     return Status::error(
         spec + ": OCI layout inputs are not supported by this build; use docker-archive:PATH");
   } else {
-    return Status::error(spec +
-                         ": reading images from a Docker daemon is not supported by this build; "
-                         "use docker-archive:PATH, or pipe `docker save " +
-                         spec + "` into `docker-squash -`");
+    ctx.input_name = spec;  // a daemon image, already saved and mapped by save_from_daemon
   }
   if (ctx.input.empty())
     return Status::error(ctx.input_name + ": empty file, not a docker save archive");

@@ -7,11 +7,13 @@
 
 namespace dsq {
 
-Status open_image(Context& ctx);     // map the input, read manifest.json and the config
-Status select_layers(Context& ctx);  // apply --from-layer
-Status index_layers(Context& ctx);   // decompress, verify and index layers, in parallel
-Status resolve(Context& ctx);        // build the path map
-Status plan(Context& ctx);           // order the survivors, synthesise markers and links
-Status write_image(Context& ctx);    // emit the layer and the image metadata into the archive
+Status save_from_daemon(Context& ctx);  // docker save a daemon image into a spool
+Status open_image(Context& ctx);        // map the input, read manifest.json and the config
+Status select_layers(Context& ctx);     // apply --from-layer
+Status index_layers(Context& ctx);      // decompress, verify and index layers, in parallel
+Status resolve(Context& ctx);           // build the path map
+Status plan(Context& ctx);              // order the survivors, synthesise markers and links
+Status write_image(Context& ctx);       // emit the layer and the image metadata into the archive
+Status load_into_daemon(Context& ctx);  // docker load the archive; -c removes the source
 
 }  // namespace dsq

@@ -3,6 +3,7 @@
 // squash above, by diff_id, layer directory or blob name (a unique prefix of 12+ hex digits is
 // enough); the image's own ID or tag leaves nothing to squash. The squashed entries must cover
 // at least two history entries.
+#include <algorithm>
 #include <cctype>
 
 #include "engine/passes.h"
@@ -68,6 +69,24 @@ Status select_layers(Context& ctx) {
     squashed_entries = static_cast<size_t>(count);
   } else if (names_the_image(ctx, from)) {
     squashed_entries = 0;  // the image itself is the top: nothing above it
+  } else if (!ctx.source.history_ids.empty()) {
+    // A daemon image: -f names a history entry by its ID, as `docker history` shows it.
+    std::string id = from.starts_with("sha256:") ? from.substr(7) : from;
+    size_t found = total;
+    for (size_t i = 0; i < ctx.source.history_ids.size() && i < total; ++i) {
+      const std::string& hid = ctx.source.history_ids[i];
+      std::string hex = hid.starts_with("sha256:") ? hid.substr(7) : hid;
+      if (id.size() >= 12 && hex.substr(0, id.size()) == id) found = i;
+    }
+    if (found == total) {
+      bool missing = std::all_of(ctx.source.history_ids.begin(), ctx.source.history_ids.end() - 1,
+                                 [](const std::string& h) { return h == "<missing>"; });
+      return Status::error("Could not find the layer or image '" + from + "' in " + ctx.opts.image +
+                           (missing ? " (its history IDs are <missing>, as for BuildKit builds and "
+                                      "pulled or loaded images: give a number of layers instead)"
+                                    : ""));
+    }
+    squashed_entries = total - found - 1;
   } else {
     const size_t layers = ctx.layer_count();
     size_t found = layers;

@@ -55,6 +55,7 @@ Status squash(Context& ctx) {
     jobs = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                  ctx.opts.jobs);
 
+  if (ctx.opts.daemon_image()) DSQ_TRY(timed(ctx, "save", save_from_daemon));
   DSQ_TRY(timed(ctx, "open", open_image));
   DSQ_TRY(timed(ctx, "select", select_layers));
   DSQ_TRY(timed(ctx, "index", index_layers));
@@ -63,6 +64,8 @@ Status squash(Context& ctx) {
     DSQ_TRY(timed(ctx, "plan", plan));
   }
   DSQ_TRY(timed(ctx, "write", write_image));
+  if (ctx.opts.load_image.value_or(ctx.opts.daemon_image()))
+    DSQ_TRY(timed(ctx, "load", load_into_daemon));
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
   ctx.result.memory_bound =

@@ -197,12 +197,19 @@ Status write_image(Context& ctx) {
   const ImageRef* tag = ctx.opts.tag.empty() ? nullptr : &ref;
   int64_t mtime = ctx.opts.source_date_epoch ? *ctx.opts.source_date_epoch : time(nullptr);
   const std::string& out = ctx.opts.output_path;
-  if (out == "-") {
+  const bool load = ctx.opts.load_image.value_or(ctx.opts.daemon_image());
+  if (out.empty() || out == "-") {
+    // Standard output or a load without --output-path: an unlinked file in the temp directory.
     int fd = -1;
-    DSQ_TRY(create_anonymous_file(temp_dir(ctx.opts.tmp_dir), fd));
-    ArchiveWriter w(fd, temp_dir(ctx.opts.tmp_dir) + " (archive spool)", mtime);
+    std::string spool = temp_dir(ctx.opts.tmp_dir);
+    DSQ_TRY(create_anonymous_file(spool, fd));
+    ArchiveWriter w(fd, spool + " (archive spool)", mtime);
     Status st = write_contents(ctx, w, tag);
-    if (st.ok()) st = copy_to_stdout(fd, w.pos());
+    if (st.ok() && out == "-") st = copy_to_stdout(fd, w.pos());
+    if (st.ok() && load) {
+      ctx.archive_fd = fd;
+      return {};
+    }
     close(fd);
     return st;
   }
@@ -214,6 +221,10 @@ Status write_image(Context& ctx) {
   DSQ_TRY(create_temp_file(dir, base, temp, fd));
   ArchiveWriter w(fd, out, mtime);
   Status st = write_contents(ctx, w, tag);
+  if (st.ok() && load) {
+    ctx.archive_fd = dup(fd);
+    if (ctx.archive_fd < 0) st = Status::error(out + ": " + std::strerror(errno));
+  }
   if (close(fd) != 0 && st.ok()) st = Status::error(out + ": " + std::strerror(errno));
   if (!st.ok()) {
     discard_temp_file(temp);

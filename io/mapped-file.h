@@ -31,7 +31,6 @@ class MappedFile {
   const std::string& name() const { return name_; }
   bool empty() const { return size_ == 0; }
 
-
  private:
   void reset();
   const std::byte* data_ = nullptr;

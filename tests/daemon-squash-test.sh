@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Squashes images built by a real dockerd (classic builder, from a busybox-static base made
+# here: no registry is reachable) by name, through the Engine API, and compares a container
+# export and the Config of each result with the original's. Needs DOCKER_HOST (tools/test
+# starts a daemon); exits 77 (skipped) without it.
+set -euo pipefail
+BIN="$1"
+[ -n "${DOCKER_HOST:-}" ] || { echo "DOCKER_HOST not set: no daemon to test against"; exit 77; }
+WORK=$(mktemp -d /tmp/dsq-daemon.XXXXXX)
+cleanup() {
+  docker rm -f $(cat "$WORK/containers" 2>/dev/null) >/dev/null 2>&1 || true
+  docker rmi -f dsq-d/orig:latest dsq-d/orig:copy dsq-d/sq:all dsq-d/sq:byid \
+    dsq-d/sq:cleaned >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A base image from Debian's busybox-static.
+mkdir -p "$WORK/base/bin"
+cp /bin/busybox "$WORK/base/bin/busybox"
+for t in sh ls rm ln mkdir echo cat chmod touch mv cp; do ln -s busybox "$WORK/base/bin/$t"; done
+tar -C "$WORK/base" -c . | docker import - dsq-d/base:latest >/dev/null
+
+cat >"$WORK/Dockerfile" <<'DOCKERFILE'
+FROM dsq-d/base:latest
+ENV A=1 PATH=/bin
+RUN mkdir -p /data/sub /data/gone && echo one > /data/a && echo keep > /data/sub/k && \
+    ln /data/a /data/a-link && echo x > /data/gone/x && echo b > "/data/name with spaces"
+RUN echo two > /data/a && rm -rf /data/sub /data/gone && mkdir /data/sub && echo new > /data/sub/n && \
+    echo caf > /data/café && touch /data/$(printf 'l%.0s' $(seq 1 120))
+LABEL purpose=test
+RUN rm /data/a && ln -s /nowhere /data/dangling && chmod 600 /data/a-link && rm -rf /data/sub && \
+    echo file > /data/sub
+WORKDIR /data
+EXPOSE 8080
+CMD ["sh"]
+DOCKERFILE
+DOCKER_BUILDKIT=0 docker build -q -t dsq-d/orig:latest "$WORK" >/dev/null
+
+tree_of() {
+  local image="$1" out="$2" id
+  id=$(docker create "$image" /none)
+  echo "$id" >>"$WORK/containers"
+  mkdir -p "$out.d"
+  docker export "$id" | tar -x -C "$out.d"
+  (cd "$out.d" && find . -mindepth 1 ! -path ./.dockerenv ! -path './etc' ! -path './etc/*' \
+      ! -path './dev' ! -path './dev/*' ! -path './proc' ! -path './sys' \
+      -printf '%y %m %U:%G %s %T@ %p %l\n' | sort -k6 >"$out")
+  (cd "$out.d" && find . -type f ! -path ./.dockerenv ! -path './etc/*' -exec sha256sum {} + | sort -k2 >>"$out")
+}
+config_of() { docker image inspect -f '{{json .Config}}' "$1"; }
+# Layers after squashing the newest N history entries: the kept ones, plus one if the squashed
+# entries held any data.
+expected_layers() {
+  local squashed
+  squashed=$(docker history --format '{{.Size}}' dsq-d/orig:latest | head -n "$1" | grep -vc '^0B$' || true)
+  echo $((orig_layers - squashed + (squashed > 0 ? 1 : 0)))
+}
+layers_of() { docker image inspect -f '{{len .RootFS.Layers}}' "$1"; }
+
+tree_of dsq-d/orig:latest "$WORK/tree.orig"
+config_of dsq-d/orig:latest >"$WORK/config.orig"
+orig_layers=$(layers_of dsq-d/orig:latest)
+entries=$(docker history -q dsq-d/orig:latest | wc -l)
+
+check() {  # check IMAGE LABEL EXPECTED_LAYERS
+  tree_of "$1" "$WORK/tree.$2"
+  diff -u "$WORK/tree.orig" "$WORK/tree.$2" || { echo "FAIL: $1: filesystem differs"; exit 1; }
+  diff -u "$WORK/config.orig" <(config_of "$1") || { echo "FAIL: $1: config differs"; exit 1; }
+  [ "$(layers_of "$1")" = "$3" ] || { echo "FAIL: $1 has $(layers_of "$1") layers, expected $3"; exit 1; }
+  echo "ok: $1 ($3 layers)"
+}
+
+"$BIN" -t dsq-d/sq:all dsq-d/orig:latest
+check dsq-d/sq:all all 1
+
+for n in 2 4 $((entries - 1)); do
+  "$BIN" -f "$n" -t "dsq-d/sq:top$n" dsq-d/orig:latest
+  check "dsq-d/sq:top$n" "top$n" "$(expected_layers "$n")"
+  docker rmi -f "dsq-d/sq:top$n" >/dev/null
+done
+
+# -f by history ID (the classic builder records one per step): squash the 4 entries above it
+id=$(docker history -q --no-trunc dsq-d/orig:latest | sed -n 5p)
+"$BIN" -f "$id" -t dsq-d/sq:byid dsq-d/orig:latest
+check dsq-d/sq:byid byid "$(expected_layers 4)"
+
+# --output-path with --load-image false: an archive, nothing loaded
+"$BIN" -t dsq-d/sq:never --output-path "$WORK/never.tar" --load-image false dsq-d/orig:latest
+[ -s "$WORK/never.tar" ] || { echo "FAIL: no archive written"; exit 1; }
+if docker image inspect dsq-d/sq:never >/dev/null 2>&1; then echo "FAIL: image loaded"; exit 1; fi
+echo "ok: --output-path with --load-image false loads nothing"
+
+# -c removes the source after a successful load, never when the tag is the source
+docker tag dsq-d/orig:latest dsq-d/orig:copy
+"$BIN" -c -t dsq-d/sq:cleaned dsq-d/orig:copy
+if docker image inspect dsq-d/orig:copy >/dev/null 2>&1; then echo "FAIL: -c kept the source"; exit 1; fi
+check dsq-d/sq:cleaned cleaned 1
+"$BIN" -c -t dsq-d/orig:latest dsq-d/orig:latest 2>"$WORK/err"
+grep -q "Tag is the same as image; preventing cleanup" "$WORK/err" || { echo "FAIL: no cleanup warning"; exit 1; }
+docker image inspect dsq-d/orig:latest >/dev/null
+echo "ok: -c cleanup rules"
+
+# A missing image: the daemon's own message, exit 1
+set +e
+"$BIN" -t x:y dsq-d/does-not-exist:latest 2>"$WORK/err"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "No such image" "$WORK/err" || { echo "FAIL: missing image: rc=$rc $(cat "$WORK/err")"; exit 1; }
+echo "ok: missing image reported"
