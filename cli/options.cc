@@ -21,8 +21,8 @@ bool parse_bool(std::string text, bool& out) {
 int parse_options(int argc, char** argv, Options& opts) {
   CLI::App app{
       "Squash the layers of a Docker image into one.\n\n"
-      "IMAGE is docker-archive:PATH (a `docker save` archive) or - (a `docker save` stream on\n"
-      "standard input)."};
+      "IMAGE is an image in the Docker daemon (name or ID), docker-archive:PATH (a `docker save`\n"
+      "archive) or - (a `docker save` stream on standard input)."};
   app.name("docker-squash");
   std::string load_image;
   bool version = false;
@@ -36,8 +36,8 @@ int parse_options(int argc, char** argv, Options& opts) {
   app.add_option("--output-path", opts.output_path,
                  "Write the squashed image archive to this path (- for stdout)");
   app.add_option("--load-image", load_image,
-                 "Load the squashed image into the Docker daemon (yes/no; default: no for "
-                 "daemon-less inputs)")
+                 "Load the squashed image into the Docker daemon (yes/no; default: yes for "
+                 "daemon images, no for archives)")
       ->expected(0, 1)
       ->default_str("true");
   app.add_option("--tmp-dir", opts.tmp_dir,
