@@ -53,7 +53,19 @@ int parse_options(int argc, char** argv, Options& opts) {
   app.add_flag("-q,--quiet", opts.quiet, "Print nothing but errors");
   app.add_flag("--version", version, "Print the version and exit");
   app.set_version_flag();
+  // As a Docker CLI plugin (`docker squash ...`) the plugin's name comes first.
+  if (argc >= 2 && std::string(argv[1]) == "squash") {
+    argv[1] = argv[0];
+    ++argv;
+    --argc;
+  }
   try {
+    if (argc >= 2 && std::string(argv[1]) == "docker-cli-plugin-metadata") {
+      std::cout << R"({"SchemaVersion":"0.1.0","Vendor":"docker-squash","Version":")" << DSQ_VERSION
+                << R"(","ShortDescription":"Squash the layers of an image into one"})"
+                << "\n";
+      return 0;
+    }
     if (argc >= 2 && std::string(argv[1]) == "--version") {
       std::cout << "docker-squash " << DSQ_VERSION << "\n";
       return 0;

@@ -118,7 +118,8 @@ Status DockerClient::connect_from_environment() {
   if (const char* t = std::getenv("DOCKER_TIMEOUT"); t && *t) {
     char* end = nullptr;
     long v = std::strtol(t, &end, 10);
-    if (*end != '\0' || v <= 0) return Status::error(std::string("DOCKER_TIMEOUT=") + t + ": not a number of seconds");
+    if (*end != '\0' || v <= 0)
+      return Status::error(std::string("DOCKER_TIMEOUT=") + t + ": not a number of seconds");
     timeout_seconds_ = static_cast<unsigned>(v);
   }
   // Ping (no version prefix); its Api-Version header is the daemon's newest API.
@@ -150,7 +151,8 @@ Status DockerClient::simple(const char* method, const std::string& path, unsigne
     if (ec) {
       conn_.reset();
       if (reused && attempt == 0) continue;  // the daemon closed an idle keep-alive connection
-      return Status::error("docker daemon (" + host_ + "): " + method + " " + path + ": " + ec.message());
+      return Status::error("docker daemon (" + host_ + "): " + method + " " + path + ": " +
+                           ec.message());
     }
     conn_->used = true;
     if (!res.keep_alive()) conn_.reset();
@@ -167,9 +169,11 @@ Status DockerClient::get(const std::string& path, std::string& body) {
   return simple("GET", path, 200, body);
 }
 
-Status DockerClient::tag(const std::string& image, const std::string& repo, const std::string& tag) {
+Status DockerClient::tag(const std::string& image, const std::string& repo,
+                         const std::string& tag) {
   std::string body;
-  return simple("POST", "/images/" + image + "/tag?repo=" + escape(repo) + "&tag=" + escape(tag), 201, body);
+  return simple("POST", "/images/" + image + "/tag?repo=" + escape(repo) + "&tag=" + escape(tag),
+                201, body);
 }
 
 Status DockerClient::remove(const std::string& image) {
@@ -203,9 +207,10 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       conn_.reset();
-      std::string why = ec == asio::error::would_block || ec == asio::error::try_again
-                            ? "no data for " + std::to_string(timeout_seconds_) + " s (DOCKER_TIMEOUT)"
-                            : ec.message();
+      std::string why =
+          ec == asio::error::would_block || ec == asio::error::try_again
+              ? "no data for " + std::to_string(timeout_seconds_) + " s (DOCKER_TIMEOUT)"
+              : ec.message();
       return Status::error("docker daemon: saving " + image + ": stream broken after " +
                            std::to_string(bytes) + " bytes: " + why);
     }
@@ -219,14 +224,15 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
   }
   if (!parser.keep_alive()) conn_.reset();
   if (!ok)
-    return Status::error("docker daemon: " + daemon_message(error_body) + " (saving " + image + ": HTTP " +
-                         std::to_string(parser.get().result_int()) + ")");
+    return Status::error("docker daemon: " + daemon_message(error_body) + " (saving " + image +
+                         ": HTTP " + std::to_string(parser.get().result_int()) + ")");
   return {};
 }
 
 Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
   DSQ_TRY(ensure_connected());
-  http::request<http::buffer_body> req{http::verb::post, "/v" + version_ + "/images/load?quiet=1", 11};
+  http::request<http::buffer_body> req{http::verb::post, "/v" + version_ + "/images/load?quiet=1",
+                                       11};
   req.set(http::field::host, "docker");
   req.set(http::field::user_agent, "docker-squash");
   req.set(http::field::content_type, "application/x-tar");
@@ -239,8 +245,10 @@ Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
   std::vector<char> buf(kBlock);
   uint64_t sent = 0;
   while (!ec && sent < size) {
-    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), size - sent), static_cast<off_t>(sent));
-    if (n <= 0) return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
+    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), size - sent),
+                      static_cast<off_t>(sent));
+    if (n <= 0)
+      return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
     req.body().data = buf.data();
     req.body().size = static_cast<size_t>(n);
     req.body().more = true;
@@ -265,13 +273,15 @@ Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
   simdjson::dom::parser parser;
   simdjson::dom::document_stream docs;
   if (auto err = parser.parse_many(res.body()).get(docs))
-    return Status::error(std::string("docker daemon: unreadable load answer: ") + simdjson::error_message(err));
+    return Status::error(std::string("docker daemon: unreadable load answer: ") +
+                         simdjson::error_message(err));
   for (auto doc : docs) {
     simdjson::dom::element e;
     if (doc.get(e)) continue;
     std::string_view text;
     if (!e["errorDetail"]["message"].get(text) || !e["error"].get(text))
-      return Status::error("docker daemon: loading the squashed image failed: " + std::string(text));
+      return Status::error("docker daemon: loading the squashed image failed: " +
+                           std::string(text));
     if (!e["stream"].get(text)) {
       std::string line(text);
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();

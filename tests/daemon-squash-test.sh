@@ -9,7 +9,7 @@ BIN="$1"
 WORK=$(mktemp -d /tmp/dsq-daemon.XXXXXX)
 cleanup() {
   docker rm -f $(cat "$WORK/containers" 2>/dev/null) >/dev/null 2>&1 || true
-  docker rmi -f dsq-d/orig:latest dsq-d/orig:copy dsq-d/sq:all dsq-d/sq:byid \
+  docker rmi -f dsq-d/orig:latest dsq-d/orig:copy dsq-d/sq:all dsq-d/sq:plugin dsq-d/sq:byid \
     dsq-d/sq:cleaned >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -91,7 +91,14 @@ check dsq-d/sq:byid byid "$(expected_layers 4)"
 if docker image inspect dsq-d/sq:never >/dev/null 2>&1; then echo "FAIL: image loaded"; exit 1; fi
 echo "ok: --output-path with --load-image false loads nothing"
 
-# -c removes the source after a successful load, never when the tag is the source
+# As a Docker CLI plugin: `docker squash`
+mkdir -p "$WORK/docker-config/cli-plugins"
+cp "$BIN" "$WORK/docker-config/cli-plugins/docker-squash"
+DOCKER_CONFIG="$WORK/docker-config" docker squash -t dsq-d/sq:plugin dsq-d/orig:latest
+check dsq-d/sq:plugin plugin 1
+
+# -c removes the source after a successful load (the last check: squashing onto its own tag
+# replaces dsq-d/orig:latest), never when the tag is the source
 docker tag dsq-d/orig:latest dsq-d/orig:copy
 "$BIN" -c -t dsq-d/sq:cleaned dsq-d/orig:copy
 if docker image inspect dsq-d/orig:copy >/dev/null 2>&1; then echo "FAIL: -c kept the source"; exit 1; fi
