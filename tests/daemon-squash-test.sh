@@ -9,7 +9,7 @@ BIN="$1"
 WORK=$(mktemp -d /tmp/dsq-daemon.XXXXXX)
 cleanup() {
   docker rm -f $(cat "$WORK/containers" 2>/dev/null) >/dev/null 2>&1 || true
-  docker rmi -f dsq-d/orig:latest dsq-d/orig:copy dsq-d/sq:all dsq-d/sq:plugin dsq-d/sq:byid \
+  docker rmi -f dsq-d/orig:latest dsq-d/orig:copy dsq-d/sq:all dsq-d/sq:plugin dsq-d/sq:fresh dsq-d/sq:byid \
     dsq-d/sq:cleaned >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -74,6 +74,10 @@ check() {  # check IMAGE LABEL EXPECTED_LAYERS
 "$BIN" -t dsq-d/sq:all dsq-d/orig:latest
 check dsq-d/sq:all all 1
 
+# For the end: an --output-path archive, to be loaded into a daemon that never had the source.
+"$BIN" -f 4 -t dsq-d/sq:fresh --output-path "$WORK/fresh.tar" --load-image false dsq-d/orig:latest
+expected_fresh=$(expected_layers 4)
+
 for n in 2 4 $((entries - 1)); do
   "$BIN" -f "$n" -t "dsq-d/sq:top$n" dsq-d/orig:latest
   check "dsq-d/sq:top$n" "top$n" "$(expected_layers "$n")"
@@ -114,3 +118,12 @@ set +e
 set -e
 [ "$rc" = 1 ] && grep -q "No such image" "$WORK/err" || { echo "FAIL: missing image: rc=$rc $(cat "$WORK/err")"; exit 1; }
 echo "ok: missing image reported"
+
+# Remove every image of this test (the base and the builder's intermediates too, so no layer is
+# left; this test runs alone on its daemon), then load the archive.
+docker rm -f $(cat "$WORK/containers") >/dev/null 2>&1 || true
+: >"$WORK/containers"
+docker image prune -af >/dev/null
+[ -z "$(docker images -aq 'dsq-d/*')" ] || { echo "FAIL: images left before the fresh load"; exit 1; }
+docker load -i "$WORK/fresh.tar" >/dev/null
+check dsq-d/sq:fresh fresh "$expected_fresh"
