@@ -70,6 +70,7 @@ struct Selection {
 // What the daemon said about a source image.
 struct DaemonImage {
   std::string id;                        // Id from /images/{name}/json
+  uint64_t size = 0;                     // Size from /images/{name}/json: about the save stream
   std::vector<std::string> history_ids;  // /images/{name}/history, oldest first ("<missing>" too)
 };
 

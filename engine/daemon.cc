@@ -1,7 +1,11 @@
 // The daemon's side of a squash: `docker save` of the source into one spool file (the only
 // copy on disk; unlinked from the start, so nothing is left behind on any exit), and
 // `docker load` of the finished archive, then the optional removal of the source image.
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "engine/image-ref.h"
 #include "engine/passes.h"
@@ -22,6 +26,8 @@ Status read_source(Context& ctx) {
   if (parser.parse(body).get(doc) || doc["Id"].get(id))
     return Status::error("docker daemon: unreadable answer to GET /images/" + name + "/json");
   ctx.source.id = id;
+  uint64_t size = 0;
+  if (!doc["Size"].get(size)) ctx.source.size = size;
   DSQ_TRY(ctx.docker.get("/images/" + name + "/history", body));
   simdjson::dom::array history;
   if (parser.parse(body).get(history))
@@ -36,9 +42,27 @@ Status read_source(Context& ctx) {
 
 }  // namespace
 
+// The spool holds the whole save stream (about the image's size); without --output-path the
+// squashed archive (at most as large again) is written beside it. Fail before saving anything
+// if the temp filesystem cannot take that.
+Status check_space(const Context& ctx) {
+  const std::string dir = temp_dir(ctx.opts.tmp_dir);
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) != 0) return Status::error(dir + ": " + std::strerror(errno));
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const uint64_t needed = ctx.source.size * (ctx.opts.output_path.empty() ? 2 : 1);
+  if (needed > free_bytes)
+    return Status::error(
+        dir + ": needs about " + std::to_string(needed >> 20) + " MiB for the image spool" +
+        (ctx.opts.output_path.empty() ? " and the squashed archive" : "") + ", only " +
+        std::to_string(free_bytes >> 20) + " MiB free (choose another --tmp-dir)");
+  return {};
+}
+
 Status save_from_daemon(Context& ctx) {
   DSQ_TRY(ctx.docker.connect_from_environment());
   DSQ_TRY(read_source(ctx));
+  DSQ_TRY(check_space(ctx));
   int fd = -1;
   DSQ_TRY(create_anonymous_file(temp_dir(ctx.opts.tmp_dir), fd));
   uint64_t bytes = 0;

@@ -112,6 +112,17 @@ grep -q "Tag is the same as image; preventing cleanup" "$WORK/err" || { echo "FA
 docker image inspect dsq-d/orig:latest >/dev/null
 echo "ok: -c cleanup rules"
 
+# Too little room in --tmp-dir: a clear error before anything is saved
+mkdir -p "$WORK/tiny"
+mount -t tmpfs -o size=1m tmpfs "$WORK/tiny"
+set +e
+"$BIN" -t x:y --tmp-dir "$WORK/tiny" dsq-d/orig:latest 2>"$WORK/err"; rc=$?
+set -e
+umount "$WORK/tiny"
+[ "$rc" = 1 ] && grep -q "MiB free (choose another --tmp-dir)" "$WORK/err" ||
+  { echo "FAIL: small tmp dir: rc=$rc $(cat "$WORK/err")"; exit 1; }
+echo "ok: a full temp filesystem is refused up front"
+
 # A missing image: the daemon's own message, exit 1
 set +e
 "$BIN" -t x:y dsq-d/does-not-exist:latest 2>"$WORK/err"; rc=$?
