@@ -23,6 +23,27 @@ std::string human(double bytes) {
   return buf;
 }
 
+// One line per pass: what it went through, how fast, how long (and peak memory with -v).
+void print_pass(const dsq::PassTime& t, bool verbose) {
+  if (t.amount == 0 && !verbose) return;
+  std::string what, rate;
+  if (t.amount == 0) {
+    // nothing to count (select)
+  } else if (t.entries) {
+    what = std::to_string(t.amount) + " entries";
+    if (t.seconds > 0)
+      rate = std::to_string(static_cast<uint64_t>(t.amount / t.seconds)) + " entries/s";
+  } else {
+    what = human(static_cast<double>(t.amount));
+    if (t.seconds > 0) rate = human(t.amount / t.seconds) + "/s";
+  }
+  std::fprintf(stderr, "%-8s %12s in %7.3f s  %16s", t.name.c_str(), what.c_str(), t.seconds,
+               rate.c_str());
+  if (verbose)
+    std::fprintf(stderr, "  peak RSS %s", human(static_cast<double>(t.peak_rss)).c_str());
+  std::fprintf(stderr, "\n");
+}
+
 void print_summary(const dsq::Context& ctx, double total_seconds) {
   const auto& s = ctx.plan.stats;
   size_t squashed_layers = ctx.layer_count() - ctx.selection.first_layer;
@@ -85,18 +106,14 @@ int main(int argc, char** argv) {
       std::cerr << "docker-squash: Tag is the same as image; preventing cleanup\n";
   }
   dsq::Context ctx(opts);
+  const bool show = !opts.quiet && (opts.verbose || isatty(2));
+  if (show) ctx.on_pass = [&](const dsq::PassTime& t) { print_pass(t, opts.verbose); };
   auto start = std::chrono::steady_clock::now();
   dsq::Status st = dsq::squash(ctx);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   if (!st.ok()) {
     std::cerr << "docker-squash: " << st.message() << "\n";
     return st.exit_code();
-  }
-  bool show = !opts.quiet && (opts.verbose || isatty(2));
-  if (opts.verbose && !opts.quiet) {
-    for (const auto& t : ctx.timings)
-      std::fprintf(stderr, "  pass %-8s %8.3f s   peak RSS %s\n", t.name.c_str(), t.seconds,
-                   human(static_cast<double>(t.peak_rss)).c_str());
   }
   if (opts.verbose && !opts.quiet && !ctx.timings.empty())
     std::fprintf(stderr, "  memory: peak RSS %llu bytes, bound %llu bytes\n",

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,6 +79,8 @@ struct PassTime {
   std::string name;
   double seconds;
   uint64_t peak_rss;  // bytes, process high-water mark after the pass
+  uint64_t amount;    // what the pass went through: bytes, or entries when `entries`
+  bool entries;
 };
 
 struct SquashResult {
@@ -104,6 +107,7 @@ struct Context {
   Plan plan;
   SquashResult result;
   std::vector<PassTime> timings;
+  std::function<void(const PassTime&)> on_pass;  // progress: called as each pass ends
 
   DockerClient docker;  // connected only for daemon images or --load-image
   DaemonImage source;

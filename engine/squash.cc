@@ -24,12 +24,26 @@ uint64_t peak_rss() {
   return 0;
 }
 
-template <class Pass>
-Status timed(Context& ctx, const char* name, Pass pass) {
+uint64_t layer_bytes(const Context& ctx) {
+  uint64_t n = 0;
+  for (const LayerSource& l : ctx.image.layers) n += l.tar.size();
+  return n;
+}
+
+uint64_t index_entries(const Context& ctx) {
+  uint64_t n = 0;
+  for (const LayerIndex& l : ctx.index) n += l.entries.size();
+  return n;
+}
+
+// Runs one pass, records its time, peak memory and what it went through, and reports it.
+template <class Pass, class Amount>
+Status timed(Context& ctx, const char* name, Pass pass, Amount amount, bool entries = false) {
   auto start = std::chrono::steady_clock::now();
   Status st = pass(ctx);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  ctx.timings.push_back({name, took.count(), peak_rss()});
+  ctx.timings.push_back({name, took.count(), peak_rss(), st.ok() ? amount(ctx) : 0, entries});
+  if (st.ok() && ctx.on_pass) ctx.on_pass(ctx.timings.back());
   return st;
 }
 
@@ -55,17 +69,21 @@ Status squash(Context& ctx) {
     jobs = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                  ctx.opts.jobs);
 
-  if (ctx.opts.daemon_image()) DSQ_TRY(timed(ctx, "save", save_from_daemon));
-  DSQ_TRY(timed(ctx, "open", open_image));
-  DSQ_TRY(timed(ctx, "select", select_layers));
-  DSQ_TRY(timed(ctx, "index", index_layers));
+  auto input = [](const Context& c) { return static_cast<uint64_t>(c.input.bytes().size()); };
+  auto archive = [](const Context& c) { return c.result.archive_bytes; };
+  auto none = [](const Context&) { return uint64_t{0}; };
+  if (ctx.opts.daemon_image()) DSQ_TRY(timed(ctx, "save", save_from_daemon, input));
+  DSQ_TRY(timed(ctx, "open", open_image, input));
+  DSQ_TRY(timed(ctx, "select", select_layers, none));
+  DSQ_TRY(timed(ctx, "index", index_layers, layer_bytes));
   if (ctx.selection.first_layer < ctx.layer_count()) {
-    DSQ_TRY(timed(ctx, "resolve", resolve));
-    DSQ_TRY(timed(ctx, "plan", plan));
+    DSQ_TRY(timed(ctx, "resolve", resolve, index_entries, true));
+    DSQ_TRY(timed(
+        ctx, "plan", plan, [](const Context& c) { return uint64_t{c.plan.items.size()}; }, true));
   }
-  DSQ_TRY(timed(ctx, "write", write_image));
+  DSQ_TRY(timed(ctx, "write", write_image, archive));
   if (ctx.opts.load_image.value_or(ctx.opts.daemon_image()))
-    DSQ_TRY(timed(ctx, "load", load_into_daemon));
+    DSQ_TRY(timed(ctx, "load", load_into_daemon, archive));
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
   ctx.result.memory_bound =
