@@ -95,6 +95,27 @@ check dsq-d/sq:byid byid "$(expected_layers 4)"
 if docker image inspect dsq-d/sq:never >/dev/null 2>&1; then echo "FAIL: image loaded"; exit 1; fi
 echo "ok: --output-path with --load-image false loads nothing"
 
+# Ctrl-C at some point of the run: nothing left in the temp dir, and no image unless the run
+# had already finished
+for delay in 0.02 0.06 0.12 0.2; do
+  mkdir -p "$WORK/tmp"
+  "$BIN" -t dsq-d/sq:int --tmp-dir "$WORK/tmp" dsq-d/orig:latest 2>/dev/null &
+  pid=$!
+  sleep "$delay"
+  kill -INT "$pid" 2>/dev/null || true
+  set +e
+  wait "$pid"; rc=$?
+  set -e
+  [ -z "$(ls -A "$WORK/tmp")" ] || { echo "FAIL: interrupted run left $(ls -A "$WORK/tmp")"; exit 1; }
+  if docker image inspect dsq-d/sq:int >/dev/null 2>&1; then
+    [ "$rc" = 0 ] || { echo "FAIL: interrupted run (rc=$rc) left an image"; exit 1; }
+    docker rmi -f dsq-d/sq:int >/dev/null
+  else
+    [ "$rc" = 130 ] || { echo "FAIL: interrupted run exited $rc"; exit 1; }
+  fi
+  echo "ok: SIGINT after ${delay}s: exit $rc, nothing left behind"
+done
+
 # As a Docker CLI plugin: `docker squash`
 mkdir -p "$WORK/docker-config/cli-plugins"
 cp "$BIN" "$WORK/docker-config/cli-plugins/docker-squash"
