@@ -37,17 +37,7 @@ CMD ["sh"]
 DOCKERFILE
 DOCKER_BUILDKIT=0 docker build -q -t dsq-d/orig:latest "$WORK" >/dev/null
 
-tree_of() {
-  local image="$1" out="$2" id
-  id=$(docker create "$image" /none)
-  echo "$id" >>"$WORK/containers"
-  mkdir -p "$out.d"
-  docker export "$id" | tar -x -C "$out.d"
-  (cd "$out.d" && find . -mindepth 1 ! -path ./.dockerenv ! -path './etc' ! -path './etc/*' \
-      ! -path './dev' ! -path './dev/*' ! -path './proc' ! -path './sys' \
-      -printf '%y %m %U:%G %s %T@ %p %l\n' | sort -k6 >"$out")
-  (cd "$out.d" && find . -type f ! -path ./.dockerenv ! -path './etc/*' -exec sha256sum {} + | sort -k2 >>"$out")
-}
+source "$(dirname "$0")/docker-tree.sh"
 config_of() { docker image inspect -f '{{json .Config}}' "$1"; }
 # Layers after squashing the newest N history entries: the kept ones, plus one if the squashed
 # entries held any data.

@@ -65,20 +65,7 @@ empty CMD%20sh
 SPEC
 "$GEN" spec "$WORK/spec" "$WORK/original.tar"
 
-# docker export of a created container, as "type mode owner size mtime path [-> target] hash"
-tree_of() {
-  local image="$1" out="$2" id
-  id=$(docker create "$image" /none)
-  echo "$id" >>"$WORK/containers"
-  mkdir -p "$out.d"
-  docker export "$id" | tar -x -C "$out.d"
-  (cd "$out.d" && find . -mindepth 1 \
-      ! -path ./.dockerenv ! -path './etc/hostname' ! -path './etc/hosts' ! -path './etc/resolv.conf' ! -path './etc/mtab' \
-      ! -path './dev' ! -path './dev/*' ! -path './proc' ! -path './sys' ! -path './etc' \
-      -printf '%y %m %U:%G %s %T@ %p %l\n' | sort -k6 >"$out")
-  (cd "$out.d" && find . -type f ! -path ./.dockerenv ! -path './etc/host*' ! -path './etc/resolv.conf' ! -path './etc/mtab' \
-      -exec sha256sum {} + | sort -k2 >>"$out")
-}
+source "$(dirname "$0")/docker-tree.sh"
 
 # The unpacked rootfs of an image imported into containerd, listed like tree_of.
 containerd_tree_of() {
