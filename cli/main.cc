@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   dsq::Status st = dsq::squash(ctx);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  for (const std::string& w : ctx.warnings) std::cerr << "docker-squash: warning: " << w << "\n";
   if (!st.ok()) {
     std::cerr << "docker-squash: " << st.message() << "\n";
     return st.exit_code();

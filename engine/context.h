@@ -107,6 +107,7 @@ struct Context {
   Plan plan;
   SquashResult result;
   std::vector<PassTime> timings;
+  std::vector<std::string> warnings;             // printed by the CLI, one line each
   std::function<void(const PassTime&)> on_pass;  // progress: called as each pass ends
 
   DockerClient docker;  // connected only for daemon images or --load-image

@@ -74,6 +74,16 @@ Status save_from_daemon(Context& ctx) {
   return ctx.input.open_fd(fd, ctx.opts.image);
 }
 
+// Removes the source image for -c, unless the tag is the source itself.
+Status remove_source(Context& ctx) {
+  ImageRef tag;
+  DSQ_TRY(parse_image_ref(ctx.opts.tag, tag));
+  ImageRef source;
+  if (parse_image_ref(ctx.opts.image, source).ok() && source.full == tag.full)
+    return {};  // "Tag is the same as image; preventing cleanup" (reported by the CLI)
+  return ctx.docker.remove(ctx.opts.image);
+}
+
 Status load_into_daemon(Context& ctx) {
   if (ctx.archive_fd < 0) return Status::error("internal: no archive to load");
   if (!ctx.opts.daemon_image()) DSQ_TRY(ctx.docker.connect_from_environment());
@@ -81,14 +91,19 @@ Status load_into_daemon(Context& ctx) {
   Status st = ctx.docker.load(ctx.archive_fd, ctx.result.archive_bytes, loaded);
   close(ctx.archive_fd);
   ctx.archive_fd = -1;
-  DSQ_TRY(st);
-  if (!ctx.opts.cleanup) return {};
-  ImageRef tag;
-  DSQ_TRY(parse_image_ref(ctx.opts.tag, tag));
-  ImageRef source;
-  if (parse_image_ref(ctx.opts.image, source).ok() && source.full == tag.full)
-    return {};  // "Tag is the same as image; preventing cleanup" (reported by the CLI)
-  return ctx.docker.remove(ctx.opts.image);
+  // From the moment the daemon had the whole archive, interrupts are only recorded (the load
+  // completes or fails on its own, and the cleanup that follows is not cut in half).
+  int sig = take_pending_interrupt();
+  if (st.ok() && ctx.opts.cleanup && sig == 0) st = remove_source(ctx);
+  defer_interrupts(false);
+  if (sig == 0) sig = take_pending_interrupt();
+  if (sig != 0) {
+    if (!st.ok()) return Status::error(st.message() + " (interrupted)", 128 + sig);
+    ctx.warnings.push_back(
+        "interrupted after the daemon had the whole archive: the image is loaded" +
+        std::string(ctx.opts.cleanup ? ", --cleanup skipped" : ""));
+  }
+  return st;
 }
 
 }  // namespace dsq

@@ -257,6 +257,9 @@ Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
     sent += static_cast<uint64_t>(n);
   }
   if (!ec) {
+    // The last chunk commits the load: from here an interrupt cannot undo it, so it is only
+    // recorded (the caller decides; see defer_interrupts).
+    defer_interrupts(true);
     req.body().data = nullptr;
     req.body().size = 0;
     req.body().more = false;

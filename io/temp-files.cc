@@ -45,7 +45,16 @@ void remove_all_temps() {
     if (g_used[i].load()) unlink(g_temps[i].data());
 }
 
+// Set from the moment the daemon has the whole archive to load (the commit point) until the
+// load is settled: an interrupt then is recorded, not acted upon.
+std::atomic<bool> g_defer_interrupts{false};
+std::atomic<int> g_pending_interrupt{0};
+
 void on_terminate(int sig) {
+  if (g_defer_interrupts.load()) {
+    g_pending_interrupt.store(sig);
+    return;
+  }
   remove_all_temps();
   const char msg[] = "docker-squash: interrupted, temporary files removed\n";
   (void)!write(2, msg, sizeof msg - 1);
@@ -123,6 +132,10 @@ void discard_temp_file(const std::string& temp_path) {
   unlink(temp_path.c_str());
   unregister_temp(temp_path);
 }
+
+void defer_interrupts(bool defer) { g_defer_interrupts.store(defer); }
+
+int take_pending_interrupt() { return g_pending_interrupt.exchange(0); }
 
 void install_signal_handlers() {
   struct sigaction sa {};

@@ -19,6 +19,11 @@ Status commit_temp_file(const std::string& temp_path, const std::string& final_p
 void discard_temp_file(const std::string& temp_path);
 // Installs SIGINT/SIGTERM (remove temps, exit 130/143) and SIGBUS handlers.
 void install_signal_handlers();
+// While deferred, SIGINT/SIGTERM are only recorded: for the stretch after which stopping would
+// leave things half done (the daemon already has the whole archive to load).
+void defer_interrupts(bool defer);
+// The signal recorded while deferred (0 for none), clearing it.
+int take_pending_interrupt();
 // The directory for spools: --tmp-dir, else $TMPDIR, else /tmp.
 std::string temp_dir(const std::string& option);
 
