@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   dsq::Status st = dsq::squash(ctx);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (st.ok() && dsq::take_pending_interrupt() != 0)
+    ctx.warnings.push_back("interrupted after the image was loaded: the squash is complete");
   for (const std::string& w : ctx.warnings) std::cerr << "docker-squash: warning: " << w << "\n";
   if (!st.ok()) {
     std::cerr << "docker-squash: " << st.message() << "\n";

@@ -91,7 +91,8 @@ struct SquashResult {
   std::string chain_id;      // of the whole layer stack: what the daemon keys the top layer by
   uint64_t input_bytes = 0;  // squashed layers' uncompressed size
   uint64_t archive_bytes = 0;
-  uint64_t memory_bound = 0;  // bytes, from the formula in emit-layer.h
+  uint64_t metadata_offset = 0;  // where the config and manifests start in the archive
+  uint64_t memory_bound = 0;     // bytes, from the formula in emit-layer.h
 };
 
 struct Context {

@@ -88,14 +88,17 @@ Status load_into_daemon(Context& ctx) {
   if (ctx.archive_fd < 0) return Status::error("internal: no archive to load");
   if (!ctx.opts.daemon_image()) DSQ_TRY(ctx.docker.connect_from_environment());
   std::string loaded;
-  Status st = ctx.docker.load(ctx.archive_fd, ctx.result.archive_bytes, loaded);
+  Status st =
+      ctx.docker.load(ctx.archive_fd, ctx.result.archive_bytes, ctx.result.metadata_offset, loaded);
   close(ctx.archive_fd);
   ctx.archive_fd = -1;
-  // From the moment the daemon had the whole archive, interrupts are only recorded (the load
+  // From the moment the daemon had the image metadata, interrupts are only recorded (the load
   // completes or fails on its own, and the cleanup that follows is not cut in half).
+  // They stay deferred after a successful load: the run is committed and only reports remain;
+  // the CLI notes an interrupt that arrives later.
   int sig = take_pending_interrupt();
   if (st.ok() && ctx.opts.cleanup && sig == 0) st = remove_source(ctx);
-  defer_interrupts(false);
+  if (!st.ok()) defer_interrupts(false);
   if (sig == 0) sig = take_pending_interrupt();
   if (sig != 0) {
     if (!st.ok()) return Status::error(st.message() + " (interrupted)", 128 + sig);

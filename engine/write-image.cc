@@ -129,6 +129,7 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const ImageRef* ref) {
   if (new_layer) edit.new_diff_id = ctx.result.diff_id;
   edit.comment = ctx.opts.message;
   edit.write_history = ctx.image.has_history;
+  ctx.result.metadata_offset = w.pos();
   DSQ_TRY(rewrite_config(ctx.image.config, edit, ctx.result.config));
   ctx.result.image_id = sha256_digest(ctx.result.config);
   ctx.result.chain_id = chain_id(diff_ids);

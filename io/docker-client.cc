@@ -229,7 +229,7 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
   return {};
 }
 
-Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
+Status DockerClient::load(int fd, uint64_t size, uint64_t commit_at, std::string& loaded) {
   DSQ_TRY(ensure_connected());
   http::request<http::buffer_body> req{http::verb::post, "/v" + version_ + "/images/load?quiet=1",
                                        11};
@@ -249,25 +249,31 @@ Status DockerClient::load(int fd, uint64_t size, std::string& loaded) {
                       static_cast<off_t>(sent));
     if (n <= 0)
       return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
+    if (sent + static_cast<uint64_t>(n) > commit_at) defer_interrupts(true);
     req.body().data = buf.data();
     req.body().size = static_cast<size_t>(n);
     req.body().more = true;
-    http::write(conn_->socket, serializer, ec);
+    // A deferred interrupt cuts a blocking call short (EINTR): carry on where it stopped.
+    do http::write(conn_->socket, serializer, ec);
+    while (ec == asio::error::interrupted);
     if (ec == http::error::need_buffer) ec = {};
     sent += static_cast<uint64_t>(n);
   }
   if (!ec) {
-    // The last chunk commits the load: from here an interrupt cannot undo it, so it is only
-    // recorded (the caller decides; see defer_interrupts).
     defer_interrupts(true);
     req.body().data = nullptr;
     req.body().size = 0;
     req.body().more = false;
-    http::write(conn_->socket, serializer, ec);
+    do http::write(conn_->socket, serializer, ec);
+    while (ec == asio::error::interrupted);
   }
-  http::response<http::string_body> res;
-  if (!ec) http::read(conn_->socket, conn_->buffer, res, ec);
+  http::response_parser<http::string_body> answer;
+  if (!ec) {
+    do http::read(conn_->socket, conn_->buffer, answer, ec);
+    while (ec == asio::error::interrupted);
+  }
   conn_.reset();  // the load answer ends the exchange; a fresh connection is cheap
+  const auto& res = answer.get();
   if (ec) return Status::error("docker daemon: loading the squashed image: " + ec.message());
   if (res.result_int() != 200)
     return Status::error("docker daemon: " + daemon_message(res.body()) + " (loading: HTTP " +

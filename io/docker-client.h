@@ -32,8 +32,10 @@ class DockerClient {
   // GET /images/{name}/get, the `docker save` stream, written to `fd` as it arrives.
   Status save(const std::string& image, int fd, uint64_t& bytes);
   // POST /images/load with `size` bytes read from `fd` as the (chunked) body. The daemon answers
-  // 200 even on failure: its JSON message stream is read for errorDetail.
-  Status load(int fd, uint64_t size, std::string& loaded);
+  // 200 even on failure: its JSON message stream is read for errorDetail. From the first chunk
+  // that reaches past `commit_at` (where the image metadata starts: a daemon given that much
+  // loads the image even if the connection then drops), interrupts are deferred.
+  Status load(int fd, uint64_t size, uint64_t commit_at, std::string& loaded);
   // POST /images/{name}/tag?repo=&tag=
   Status tag(const std::string& image, const std::string& repo, const std::string& tag);
   // DELETE /images/{name}

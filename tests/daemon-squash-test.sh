@@ -87,9 +87,9 @@ echo "ok: --output-path with --load-image false loads nothing"
 
 # Ctrl-C at some point of the run: nothing left in the temp dir, and no image unless the run
 # had already finished
-for delay in 0.02 0.06 0.12 0.2; do
+for delay in 0.02 0.04 0.06 0.08 0.1 0.12 0.16 0.2; do
   mkdir -p "$WORK/tmp"
-  "$BIN" -t dsq-d/sq:int --tmp-dir "$WORK/tmp" dsq-d/orig:latest 2>/dev/null &
+  "$BIN" -v -t dsq-d/sq:int --tmp-dir "$WORK/tmp" dsq-d/orig:latest 2>"$WORK/int.err" &
   pid=$!
   sleep "$delay"
   kill -INT "$pid" 2>/dev/null || true
@@ -97,8 +97,9 @@ for delay in 0.02 0.06 0.12 0.2; do
   wait "$pid"; rc=$?
   set -e
   [ -z "$(ls -A "$WORK/tmp")" ] || { echo "FAIL: interrupted run left $(ls -A "$WORK/tmp")"; exit 1; }
+  sleep 0.5  # a load the daemon would finish on its own has finished by now
   if docker image inspect dsq-d/sq:int >/dev/null 2>&1; then
-    [ "$rc" = 0 ] || { echo "FAIL: interrupted run (rc=$rc) left an image"; exit 1; }
+    [ "$rc" = 0 ] || { echo "FAIL: interrupted run (rc=$rc, after ${delay}s) left an image:"; cat "$WORK/int.err"; exit 1; }
     docker rmi -f dsq-d/sq:int >/dev/null
   else
     [ "$rc" = 130 ] || { echo "FAIL: interrupted run exited $rc"; exit 1; }
