@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   if (int rc = dsq::parse_options(argc, argv, opts); rc >= 0) return rc;
 
   const bool daemon = opts.daemon_image();
-  const bool load = opts.load_image.value_or(daemon);
+  const bool load = opts.load();
   if (opts.cleanup && !daemon) {
     std::cerr << "docker-squash: --cleanup applies to daemon images only\n";
     return 2;

@@ -32,6 +32,9 @@ struct Options {
   unsigned jobs = 0;    // 0: all cores
   std::optional<int64_t> source_date_epoch;
 
+  // --load-image, defaulting to true for daemon images.
+  bool load() const { return load_image.value_or(daemon_image()); }
+
   // A bare name (no docker-archive:, oci:, -) is an image in the Docker daemon.
   bool daemon_image() const {
     return image != "-" && !image.starts_with("docker-archive:") && !image.starts_with("oci:") &&

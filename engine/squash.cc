@@ -82,8 +82,7 @@ Status squash(Context& ctx) {
         ctx, "plan", plan, [](const Context& c) { return uint64_t{c.plan.items.size()}; }, true));
   }
   DSQ_TRY(timed(ctx, "write", write_image, archive));
-  if (ctx.opts.load_image.value_or(ctx.opts.daemon_image()))
-    DSQ_TRY(timed(ctx, "load", load_into_daemon, archive));
+  if (ctx.opts.load()) DSQ_TRY(timed(ctx, "load", load_into_daemon, archive));
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
   ctx.result.memory_bound =

@@ -198,7 +198,7 @@ Status write_image(Context& ctx) {
   const ImageRef* tag = ctx.opts.tag.empty() ? nullptr : &ref;
   int64_t mtime = ctx.opts.source_date_epoch ? *ctx.opts.source_date_epoch : time(nullptr);
   const std::string& out = ctx.opts.output_path;
-  const bool load = ctx.opts.load_image.value_or(ctx.opts.daemon_image());
+  const bool load = ctx.opts.load();
   if (out.empty() || out == "-") {
     // Standard output or a load without --output-path: an unlinked file in the temp directory.
     int fd = -1;
