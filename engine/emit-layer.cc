@@ -50,29 +50,25 @@ class Releaser {
     const std::byte* lo = std::max(align_down(begin, kLargeFolio), align_down(layer.data(), kPage));
     const std::byte* hi =
         std::min(align_up(end, kFaultAround), align_up(layer.data() + layer.size(), kPage));
-    for (auto& r : ranges_) {
-      if (lo <= r.second + kReleaseGap && hi + kReleaseGap >= r.first && same_layer(r, layer)) {
-        r.first = std::min(r.first, lo);
-        r.second = std::max(r.second, hi);
+    // Only ranges of the same layer merge: the gap between two mappings may be anyone's memory.
+    for (Range& r : ranges_) {
+      if (r.layer == layer.data() && lo <= r.hi + kReleaseGap && hi + kReleaseGap >= r.lo) {
+        r.lo = std::min(r.lo, lo);
+        r.hi = std::max(r.hi, hi);
         return;
       }
     }
     if (ranges_.size() == kMaxRanges) flush();
-    ranges_.emplace_back(lo, hi);
-    layers_.push_back(layer);
+    ranges_.push_back({lo, hi, layer.data()});
   }
   void flush() {
-    for (const auto& [b, e] : ranges_) release_pages(b, e);
+    for (const Range& r : ranges_) release_pages(r.lo, r.hi);
     ranges_.clear();
-    layers_.clear();
   }
 
  private:
   static constexpr size_t kReleaseGap = 1u << 20;
   static constexpr size_t kMaxRanges = 16;
-  bool same_layer(const std::pair<const std::byte*, const std::byte*>& r, Bytes layer) const {
-    return layers_[&r - ranges_.data()].data() == layer.data();
-  }
   static constexpr uintptr_t kPage = 4096;
   static constexpr uintptr_t kFaultAround = 64u << 10;
   static constexpr uintptr_t kLargeFolio = 2u << 20;
@@ -83,8 +79,12 @@ class Releaser {
     return reinterpret_cast<const std::byte*>((reinterpret_cast<uintptr_t>(p) + to - 1) &
                                               ~(to - 1));
   }
-  std::vector<std::pair<const std::byte*, const std::byte*>> ranges_;
-  std::vector<Bytes> layers_;
+  struct Range {
+    const std::byte* lo;
+    const std::byte* hi;
+    const std::byte* layer;  // start of the layer the range belongs to
+  };
+  std::vector<Range> ranges_;
 };
 
 struct Chunk {

@@ -68,23 +68,7 @@ Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
     IndexedEntry rec{};
     rec.offset = e.offset;
     rec.size = e.size;
-    switch (e.type) {
-      case TarType::kFile:
-        rec.kind = EntryKind::kFile;
-        break;
-      case TarType::kDir:
-        rec.kind = EntryKind::kDir;
-        break;
-      case TarType::kSymlink:
-        rec.kind = EntryKind::kSymlink;
-        break;
-      case TarType::kHardlink:
-        rec.kind = EntryKind::kHardlink;
-        break;
-      case TarType::kOther:
-        rec.kind = EntryKind::kOther;
-        break;
-    }
+    rec.kind = static_cast<EntryKind>(e.type);  // the tar types come first in EntryKind
     size_t slash = path.rfind('/');
     std::string_view base = slash == std::string::npos ? std::string_view(path)
                                                        : std::string_view(path).substr(slash + 1);

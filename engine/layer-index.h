@@ -7,9 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "io/tar-reader.h"
+
 namespace dsq {
 
 enum class EntryKind : uint8_t { kFile, kDir, kSymlink, kHardlink, kOther, kWhiteout, kOpaque };
+
+static_assert(static_cast<int>(EntryKind::kOther) == static_cast<int>(TarType::kOther) &&
+                  static_cast<int>(EntryKind::kHardlink) == static_cast<int>(TarType::kHardlink),
+              "EntryKind starts with TarType's values, in the same order");
 
 inline bool is_marker(EntryKind k) { return k == EntryKind::kWhiteout || k == EntryKind::kOpaque; }
 

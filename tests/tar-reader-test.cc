@@ -116,8 +116,7 @@ TEST_F(TarDialects, TruncatedDataIsAnError) {
   size_t big = tar.find(std::string(90, 'f'));
   ASSERT_NE(big, std::string::npos);
   std::string error;
-  walk(tar.substr(0, tar.size() - 10240 - 3000 > big ? big + 2048 : tar.size() / 2),
-       dsq::TarReader::Mode::kFast, error);
+  walk(tar.substr(0, big + 2048), dsq::TarReader::Mode::kFast, error);  // inside that file's data
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 

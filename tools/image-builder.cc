@@ -141,7 +141,6 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
   std::vector<std::string> diff_ids, layer_paths, blob_digests, history;
   std::vector<size_t> blob_sizes;
   std::vector<Compression> kinds;
-  int64_t created = 1700000000;
   for (const Layer& layer : spec.layers) {
     std::string entry =
         "{\"created\":\"2023-11-14T22:13:20Z\",\"created_by\":" + json_quote(layer.created_by);
@@ -205,7 +204,6 @@ Status write_archive(const ImageSpec& spec, const std::string& path) {
   manifest_json += "]}]";
   DSQ_TRY(out.add("manifest.json", manifest_json));
   DSQ_TRY(out.finish());
-  (void)created;
   return close(fd) == 0 ? Status{} : Status::error(path + ": close failed");
 }
 
