@@ -111,13 +111,14 @@ void BM_Emit(benchmark::State& state) {
       !plan_output(index, f.tars, f.names, map, 0, 0, plan).ok())
     state.SkipWithError("plan failed");
   int fd = memfd_create("out", 0);
-  std::string digest;
-  if (!emit_layer(plan, f.tars, fd, "out", digest).ok() ||
+  FdSink sink(fd, "out");
+  EmittedLayer emitted;
+  if (!emit_layer(plan, f.tars, {}, sink, emitted).ok() ||
       lseek(fd, 0, SEEK_END) != static_cast<off_t>(plan.layer_size))
     state.SkipWithError("emit wrote the wrong size");
   for (auto _ : state) {
     lseek(fd, 0, SEEK_SET);
-    benchmark::DoNotOptimize(emit_layer(plan, f.tars, fd, "out", digest));
+    benchmark::DoNotOptimize(emit_layer(plan, f.tars, {}, sink, emitted));
   }
   close(fd);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * plan.layer_size));

@@ -67,12 +67,27 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
                          ? ctx.result.input_bytes - ctx.result.layer_size
                          : 0)
                    .c_str());
+  if (ctx.result.layer_compression != dsq::Compression::kNone)
+    std::fprintf(stderr, "  new layer stored %s-compressed: %s\n",
+                 ctx.result.layer_compression == dsq::Compression::kGzip ? "gzip" : "zstd",
+                 human(ctx.result.blob_size).c_str());
   std::fprintf(stderr, "  new image ID: %s\n", ctx.result.image_id.c_str());
   if (!ctx.result.chain_id.empty())
     std::fprintf(stderr, "  top layer chain ID: %s\n", ctx.result.chain_id.c_str());
-  std::fprintf(stderr, "  wrote %s (%s) in %.2f s\n",
-               ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
-               human(ctx.result.archive_bytes).c_str(), total_seconds);
+  if (!ctx.opts.output_path.empty())
+    std::fprintf(stderr, "  wrote %s (%s)\n",
+                 ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
+                 human(ctx.result.archive_bytes).c_str());
+  if (ctx.opts.load()) {
+    std::fprintf(stderr, "  loaded into the daemon as %s",
+                 ctx.opts.tag.empty() ? "an untagged image" : ctx.opts.tag.c_str());
+    if (ctx.streamed)
+      std::fprintf(stderr, " (%s streamed", human(ctx.result.archive_bytes).c_str());
+    if (ctx.omitted_layers)
+      std::fprintf(stderr, ", %zu kept layers not sent: the daemon has them", ctx.omitted_layers);
+    std::fprintf(stderr, "%s\n", ctx.streamed ? ")" : "");
+  }
+  std::fprintf(stderr, "  done in %.2f s\n", total_seconds);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "io/compress.h"
+
 namespace dsq {
 
 bool parse_bool(std::string text, bool& out) {
@@ -46,6 +48,13 @@ int parse_options(int argc, char** argv, Options& opts) {
                "Remove the source image from the daemon after squashing");
   app.add_option("-j,--jobs", opts.jobs, "Worker threads (default: all cores)")
       ->check(CLI::Range(1u, 1024u));
+  std::string compression;
+  app.add_option("--compression", compression,
+                 "Compression of the new layer: none, gzip or zstd (default: gzip when loading "
+                 "into a containerd image store, none otherwise)")
+      ->check(CLI::IsMember({"none", "gzip", "zstd"}));
+  app.add_option("--compression-level", opts.compression_level,
+                 "Compression level (gzip 1-9, default 6; zstd 1-19, default 3)");
   app.add_flag("--verify", opts.verify,
                "Check every uncompressed input layer against its diff_id (reads every byte; by "
                "default only compressed layers, which are read whole anyway, are checked)");
@@ -83,6 +92,22 @@ int parse_options(int argc, char** argv, Options& opts) {
       return 2;
     }
     opts.load_image = value;
+  }
+  if (!compression.empty())
+    opts.compression = compression == "gzip"   ? Compression::kGzip
+                       : compression == "zstd" ? Compression::kZstd
+                                               : Compression::kNone;
+  if (app.count("--compression-level")) {
+    Compression c = opts.compression.value_or(Compression::kGzip);
+    if (!opts.compression || c == Compression::kNone) {
+      std::cerr << "docker-squash: --compression-level needs --compression gzip or zstd\n";
+      return 2;
+    }
+    if (!valid_level(c, opts.compression_level)) {
+      std::cerr << "docker-squash: --compression-level " << opts.compression_level
+                << ": out of range for " << compression << " (gzip 1-9, zstd 1-19)\n";
+      return 2;
+    }
   }
   if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) {
     char* end = nullptr;

@@ -30,6 +30,10 @@ struct Options {
   bool quiet = false;
   bool verify = false;  // also hash uncompressed layers (read in place) against diff_id
   unsigned jobs = 0;    // 0: all cores
+  // The new layer's compression; unset: gzip when loading into a containerd image store (which
+  // keeps layers as loaded), none otherwise. Level 0: the compressor's default.
+  std::optional<Compression> compression;
+  int compression_level = 0;
   std::optional<int64_t> source_date_epoch;
 
   // --load-image, defaulting to true for daemon images.
@@ -87,8 +91,11 @@ struct PassTime {
 };
 
 struct SquashResult {
-  std::string diff_id;  // of the new layer, "" when the squashed entries held no data
-  uint64_t layer_size = 0;
+  std::string diff_id;       // of the new layer, "" when the squashed entries held no data
+  std::string layer_digest;  // of the new layer's blob (the diff_id unless compressed)
+  uint64_t layer_size = 0;   // uncompressed
+  uint64_t blob_size = 0;    // as stored
+  Compression layer_compression = Compression::kNone;
   std::string config;
   std::string image_id;
   std::string chain_id;      // of the whole layer stack: what the daemon keys the top layer by
@@ -116,7 +123,10 @@ struct Context {
 
   DockerClient docker;  // connected only for daemon images or --load-image
   DaemonImage source;
-  int archive_fd = -1;  // the written archive, kept open for loading; closed by the load pass
+  bool containerd_store = false;  // the daemon keeps images in containerd (known once connected)
+  int archive_fd = -1;        // the written archive, kept open for loading; closed by the load pass
+  bool streamed = false;      // the archive went to the daemon as it was written (no archive_fd)
+  size_t omitted_layers = 0;  // kept layers left out of the stream: the daemon has them
 
   size_t layer_count() const { return image.layers.size(); }
 };

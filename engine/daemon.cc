@@ -10,6 +10,7 @@
 #include "engine/image-ref.h"
 #include "engine/passes.h"
 #include "io/json.h"
+#include "io/sha256.h"
 #include "io/temp-files.h"
 
 namespace dsq {
@@ -42,25 +43,32 @@ Status read_source(Context& ctx) {
 
 }  // namespace
 
-// The spool holds the whole save stream (about the image's size); without --output-path the
-// squashed archive (at most as large again) is written beside it. Fail before saving anything
-// if the temp filesystem cannot take that.
+// The spool holds the whole save stream (about the image's size); an archive for standard
+// output or a compressed new layer (each at most as large again) are spooled beside it. Fail
+// before saving anything if the temp filesystem cannot take that.
 Status check_space(const Context& ctx) {
   const std::string dir = temp_dir(ctx.opts.tmp_dir);
   struct statvfs fs {};
   if (statvfs(dir.c_str(), &fs) != 0) return Status::error(dir + ": " + std::strerror(errno));
   const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  const uint64_t needed = ctx.source.size * (ctx.opts.output_path.empty() ? 2 : 1);
+  const bool second = ctx.opts.output_path == "-" || ctx.containerd_store ||
+                      ctx.opts.compression.value_or(Compression::kNone) != Compression::kNone;
+  const uint64_t needed = ctx.source.size * (second ? 2 : 1);
   if (needed > free_bytes)
-    return Status::error(
-        dir + ": needs about " + std::to_string(needed >> 20) + " MiB for the image spool" +
-        (ctx.opts.output_path.empty() ? " and the squashed archive" : "") + ", only " +
-        std::to_string(free_bytes >> 20) + " MiB free (choose another --tmp-dir)");
+    return Status::error(dir + ": needs about " + std::to_string(needed >> 20) +
+                         " MiB for the image spool" + (second ? " and the squashed layer" : "") +
+                         ", only " + std::to_string(free_bytes >> 20) +
+                         " MiB free (choose another --tmp-dir)");
   return {};
 }
 
-Status save_from_daemon(Context& ctx) {
+Status connect_daemon(Context& ctx) {
   DSQ_TRY(ctx.docker.connect_from_environment());
+  return ctx.docker.uses_containerd_store(ctx.containerd_store);
+}
+
+Status save_from_daemon(Context& ctx) {
+  DSQ_TRY(connect_daemon(ctx));
   DSQ_TRY(read_source(ctx));
   DSQ_TRY(check_space(ctx));
   int fd = -1;
@@ -84,14 +92,34 @@ Status remove_source(Context& ctx) {
   return ctx.docker.remove(ctx.opts.image);
 }
 
+// A classic store that lacks a layer left out of the stream fails to open its file.
+bool lacked_omitted_layer(const Context& ctx, const Status& st) {
+  if (st.message().find("no such file or directory") == std::string::npos) return false;
+  for (size_t i = 0; i < ctx.omitted_layers; ++i)
+    if (st.message().find(digest_hex(ctx.image.layers[i].blob_digest)) != std::string::npos)
+      return true;
+  return false;
+}
+
 Status load_into_daemon(Context& ctx) {
-  if (ctx.archive_fd < 0) return Status::error("internal: no archive to load");
-  if (!ctx.opts.daemon_image()) DSQ_TRY(ctx.docker.connect_from_environment());
   std::string loaded;
-  Status st =
-      ctx.docker.load(ctx.archive_fd, ctx.result.archive_bytes, ctx.result.metadata_offset, loaded);
-  close(ctx.archive_fd);
-  ctx.archive_fd = -1;
+  Status st;
+  if (ctx.streamed) {
+    st = ctx.docker.finish_load(loaded);
+    if (!st.ok() && lacked_omitted_layer(ctx, st)) {
+      // An image holding the kept layers was removed after the save: send them after all.
+      defer_interrupts(false);
+      if (int sig = take_pending_interrupt()) return Status::error("interrupted", 128 + sig);
+      st = stream_to_daemon(ctx, false);
+      if (st.ok()) st = ctx.docker.finish_load(loaded);
+    }
+  } else {
+    if (ctx.archive_fd < 0) return Status::error("internal: no archive to load");
+    st = ctx.docker.load(ctx.archive_fd, ctx.result.archive_bytes, ctx.result.metadata_offset,
+                         loaded);
+    close(ctx.archive_fd);
+    ctx.archive_fd = -1;
+  }
   // From the moment the daemon had the image metadata, interrupts are only recorded (the load
   // completes or fails on its own, and the cleanup that follows is not cut in half).
   // They stay deferred after a successful load: the run is committed and only reports remain;

@@ -1,7 +1,9 @@
 // Emit: a four-stage tbb::parallel_pipeline. A serial stage cuts the planned output into
 // fixed-size chunks, a parallel stage fills each chunk by copying byte ranges out of the
 // mapped layers (then drops those source pages from the resident set), and two serial
-// in-order stages hash it and write it, so SHA-256 (the serial floor) overlaps the write. Memory
+// in-order stages hash it and write it, so SHA-256 (the serial floor) overlaps the write. gzip
+// deflates each chunk in the parallel stage; zstd compresses in the writing stage with its own
+// worker threads. Memory
 // bound: kTokens x kChunk bytes of buffers, whatever the size of the layers; the chunk boundaries
 // depend only on the plan, so the output never depends on the thread schedule.
 #include "engine/emit-layer.h"
@@ -14,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "io/compress.h"
 #include "io/sha256.h"
 #include "io/temp-files.h"
 
@@ -90,7 +93,11 @@ class Releaser {
 struct Chunk {
   Cursor start;
   size_t size = 0;
+  bool last = false;
   std::unique_ptr<std::byte[]> buf{new std::byte[kChunk]};
+  std::vector<std::byte> packed;  // gzip: this chunk deflated
+  uint32_t crc = 0;               // gzip: CRC-32 of the chunk
+  Status status;
 };
 
 // Copies `size` output bytes starting at `at` into `dst`, then drops the source pages.
@@ -129,17 +136,45 @@ void fill(const Plan& plan, const std::vector<Bytes>& tars, Cursor at, size_t si
   released.flush();
 }
 
+// Counts and hashes what passes through to the real sink: the compressed layer's digest.
+class HashingSink final : public Sink {
+ public:
+  explicit HashingSink(Sink& out) : out_(out) {}
+  Status write(const void* data, size_t size) override {
+    hash_.update(std::string_view(static_cast<const char*>(data), size));
+    written_ += size;
+    return out_.write(data, size);
+  }
+  uint64_t written() const { return written_; }
+  std::string finish() { return hash_.finish_digest(); }
+
+ private:
+  Sink& out_;
+  Sha256 hash_;
+  uint64_t written_ = 0;
+};
+
 }  // namespace
 
-uint64_t memory_bound(uint64_t entries, uint64_t path_bytes, unsigned workers) {
+uint64_t memory_bound(uint64_t entries, uint64_t path_bytes, unsigned workers, bool compressed) {
   constexpr uint64_t kPerEntry = 96 + 96 + 88;  // index (with vector slack), path map, plan
   constexpr uint64_t kWindow = (8u << 20) + (2u << 20);  // index release step + decoder
   constexpr uint64_t kBase = 24u << 20;
-  return entries * kPerEntry + 2 * path_bytes + kTokens * kChunk + workers * kWindow + kBase;
+  // zstd's workers each hold a job's input and output (about 2x its 8 MiB job at level 3).
+  const uint64_t buffers =
+      kTokens * kChunk * (compressed ? 2 : 1) + (compressed ? workers * (16u << 20) : 0);
+  return entries * kPerEntry + 2 * path_bytes + buffers + workers * kWindow + kBase;
 }
 
-Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
-                  const std::string& where, std::string& digest) {
+Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, const LayerEncoding& encoding,
+                  Sink& sink, EmittedLayer& layer) {
+  const Compression compression = encoding.compression;
+  HashingSink hashed(sink);
+  Sink& out = compression == Compression::kNone ? sink : hashed;
+  ZstdWriter zstd;
+  if (compression == Compression::kZstd) DSQ_TRY(zstd.init(encoding.level, encoding.workers));
+  if (compression == Compression::kGzip) DSQ_TRY(out.write(gzip_header().data(), 10));
+  uint32_t crc = 0;
   Sha256 hash;
   Status status;
   Cursor next;
@@ -164,6 +199,7 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
         c->start = next;
         c->size = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
         remaining -= c->size;
+        c->last = remaining == 0;
         // Advance the cursor by c->size bytes.
         uint64_t left = c->size;
         while (left > 0 && next.op < plan.ops.size()) {
@@ -180,16 +216,41 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, int fd,
         return c;
       }) & tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel, [&](Chunk* c) {
         fill(plan, tars, c->start, c->size, c->buf.get());
+        if (compression == Compression::kGzip)
+          c->status =
+              deflate_chunk({c->buf.get(), c->size}, encoding.level, c->last, c->packed, c->crc);
         return c;
       }) & tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
         hash.update(std::span<const std::byte>(c->buf.get(), c->size));
         return c;
       }) & tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
-        if (status.ok()) status = write_all(fd, c->buf.get(), c->size, where);
+        if (status.ok()) status = c->status;
+        if (status.ok()) {
+          if (compression == Compression::kNone) {
+            status = out.write(c->buf.get(), c->size);
+          } else if (compression == Compression::kGzip) {
+            status = out.write(c->packed.data(), c->packed.size());
+            crc = crc32_join(crc, c->crc, c->size);
+          } else {
+            status = zstd.write({c->buf.get(), c->size}, out);
+          }
+        }
         free_chunks.push(c);
       }));
   DSQ_TRY(status);
-  digest = hash.finish_digest();
+  if (compression == Compression::kGzip) {
+    std::string trailer = gzip_trailer(crc, plan.layer_size);
+    DSQ_TRY(out.write(trailer.data(), trailer.size()));
+  }
+  if (compression == Compression::kZstd) DSQ_TRY(zstd.finish(out));
+  layer.diff_id = hash.finish_digest();
+  if (compression == Compression::kNone) {
+    layer.digest = layer.diff_id;
+    layer.size = plan.layer_size;
+  } else {
+    layer.digest = hashed.finish();
+    layer.size = hashed.written();
+  }
   return {};
 }
 

@@ -16,4 +16,10 @@ Status plan(Context& ctx);              // order the survivors, synthesise marke
 Status write_image(Context& ctx);       // emit the layer and the image metadata into the archive
 Status load_into_daemon(Context& ctx);  // docker load the archive; -c removes the source
 
+// Connects to the daemon (DOCKER_HOST) and learns which image store it uses.
+Status connect_daemon(Context& ctx);
+// Writes the archive as the body of a load request (write_image without --output-path; again
+// from load_into_daemon when a daemon lacked a layer it was expected to have).
+Status stream_to_daemon(Context& ctx, bool omit_known_layers);
+
 }  // namespace dsq

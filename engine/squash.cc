@@ -86,7 +86,8 @@ Status squash(Context& ctx) {
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
   ctx.result.memory_bound =
-      memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency());
+      memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency(),
+                   ctx.result.layer_compression != Compression::kNone);
   return {};
 }
 

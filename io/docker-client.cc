@@ -229,52 +229,91 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
   return {};
 }
 
-Status DockerClient::load(int fd, uint64_t size, uint64_t commit_at, std::string& loaded) {
-  DSQ_TRY(ensure_connected());
-  http::request<http::buffer_body> req{http::verb::post, "/v" + version_ + "/images/load?quiet=1",
-                                       11};
-  req.set(http::field::host, "docker");
-  req.set(http::field::user_agent, "docker-squash");
-  req.set(http::field::content_type, "application/x-tar");
-  req.chunked(true);
-  req.body().data = nullptr;
-  req.body().more = true;
-  http::request_serializer<http::buffer_body> serializer{req};
-  error_code ec;
-  http::write_header(conn_->socket, serializer, ec);
-  std::vector<char> buf(kBlock);
-  uint64_t sent = 0;
-  while (!ec && sent < size) {
-    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), size - sent),
-                      static_cast<off_t>(sent));
-    if (n <= 0)
-      return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
-    if (sent + static_cast<uint64_t>(n) > commit_at) defer_interrupts(true);
-    req.body().data = buf.data();
-    req.body().size = static_cast<size_t>(n);
-    req.body().more = true;
+// The body of a load request in flight: each write() is one HTTP chunk.
+class DockerClient::Upload final : public Sink {
+ public:
+  explicit Upload(Connection& conn, const std::string& version)
+      : conn_(conn),
+        request_{http::verb::post, "/v" + version + "/images/load?quiet=1", 11},
+        serializer_{request_} {
+    request_.set(http::field::host, "docker");
+    request_.set(http::field::user_agent, "docker-squash");
+    request_.set(http::field::content_type, "application/x-tar");
+    request_.chunked(true);
+    request_.body().data = nullptr;
+    request_.body().more = true;
+  }
+
+  Status start() {
+    error_code ec;
+    do http::write_header(conn_.socket, serializer_, ec);
+    while (ec == asio::error::interrupted);
+    return check(ec);
+  }
+
+  Status write(const void* data, size_t size) override {
+    if (size == 0) return {};
+    request_.body().data = const_cast<void*>(data);
+    request_.body().size = size;
+    request_.body().more = true;
+    error_code ec;
     // A deferred interrupt cuts a blocking call short (EINTR): carry on where it stopped.
-    do http::write(conn_->socket, serializer, ec);
+    do http::write(conn_.socket, serializer_, ec);
     while (ec == asio::error::interrupted);
     if (ec == http::error::need_buffer) ec = {};
-    sent += static_cast<uint64_t>(n);
+    sent_ += size;
+    return check(ec);
   }
-  if (!ec) {
-    defer_interrupts(true);
-    req.body().data = nullptr;
-    req.body().size = 0;
-    req.body().more = false;
-    do http::write(conn_->socket, serializer, ec);
+
+  Status finish() {
+    request_.body().data = nullptr;
+    request_.body().size = 0;
+    request_.body().more = false;
+    error_code ec;
+    do http::write(conn_.socket, serializer_, ec);
     while (ec == asio::error::interrupted);
+    return check(ec);
   }
+
+  bool failed() const { return failed_; }
+
+ private:
+  Status check(const error_code& ec) {
+    if (!ec) return {};
+    failed_ = true;
+    return Status::error("docker daemon: loading the squashed image: connection lost after " +
+                         std::to_string(sent_) + " bytes: " + ec.message());
+  }
+
+  Connection& conn_;
+  http::request<http::buffer_body> request_;
+  http::request_serializer<http::buffer_body> serializer_;
+  uint64_t sent_ = 0;
+  bool failed_ = false;
+};
+
+Status DockerClient::begin_load(Sink*& body) {
+  DSQ_TRY(ensure_connected());
+  upload_ = std::make_unique<Upload>(*conn_, version_);
+  body = upload_.get();
+  return upload_->start();
+}
+
+Status DockerClient::finish_load(std::string& loaded) {
+  if (!upload_) return Status::error("internal: no load in progress");
+  std::unique_ptr<Upload> upload = std::move(upload_);
+  Status sent = upload->failed() ? Status::error("") : upload->finish();
+  // Read the answer even when sending failed: a daemon that gave up early has said why.
   http::response_parser<http::string_body> answer;
-  if (!ec) {
-    do http::read(conn_->socket, conn_->buffer, answer, ec);
-    while (ec == asio::error::interrupted);
-  }
+  error_code ec;
+  do http::read(conn_->socket, conn_->buffer, answer, ec);
+  while (ec == asio::error::interrupted);
   conn_.reset();  // the load answer ends the exchange; a fresh connection is cheap
   const auto& res = answer.get();
-  if (ec) return Status::error("docker daemon: loading the squashed image: " + ec.message());
+  if (ec) {
+    if (!sent.ok() && !sent.message().empty()) return sent;
+    return Status::error("docker daemon: loading the squashed image: " + ec.message());
+  }
   if (res.result_int() != 200)
     return Status::error("docker daemon: " + daemon_message(res.body()) + " (loading: HTTP " +
                          std::to_string(res.result_int()) + ")");
@@ -296,6 +335,60 @@ Status DockerClient::load(int fd, uint64_t size, uint64_t commit_at, std::string
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
       if (!line.empty()) loaded = line;
     }
+  }
+  if (!sent.ok()) return sent;
+  return {};
+}
+
+Status DockerClient::abandon_load(Status why) {
+  if (!upload_) return why;
+  if (upload_->failed()) {
+    std::string ignored;
+    Status answer = finish_load(ignored);
+    return answer.ok() ? why : answer;
+  }
+  upload_.reset();
+  conn_.reset();
+  return why;
+}
+
+Status DockerClient::load(int fd, uint64_t size, uint64_t commit_at, std::string& loaded) {
+  Sink* body = nullptr;
+  Status st = begin_load(body);
+  std::vector<char> buf(kBlock);
+  for (uint64_t sent = 0; st.ok() && sent < size;) {
+    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), size - sent),
+                      static_cast<off_t>(sent));
+    if (n <= 0) {
+      upload_.reset();
+      conn_.reset();
+      return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
+    }
+    if (sent + static_cast<uint64_t>(n) > commit_at) defer_interrupts(true);
+    st = body->write(buf.data(), static_cast<size_t>(n));
+    sent += static_cast<uint64_t>(n);
+  }
+  defer_interrupts(true);
+  if (!upload_) return st;  // never connected
+  return finish_load(loaded);
+}
+
+Status DockerClient::uses_containerd_store(bool& yes) {
+  std::string body;
+  DSQ_TRY(get("/info", body));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc))
+    return Status::error("docker daemon: unreadable answer to /info");
+  // DriverStatus is a list of [name, value] pairs.
+  yes = false;
+  simdjson::dom::array status;
+  if (doc["DriverStatus"].get(status)) return {};
+  for (auto pair : status) {
+    std::string_view name, value;
+    if (!pair.at(0).get(name) && !pair.at(1).get(value) && name == "driver-type" &&
+        value == "io.containerd.snapshotter.v1")
+      yes = true;
   }
   return {};
 }

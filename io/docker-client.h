@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "io/sink.h"
 #include "io/status.h"
 
 namespace dsq {
@@ -31,11 +32,21 @@ class DockerClient {
   Status get(const std::string& path, std::string& body);
   // GET /images/{name}/get, the `docker save` stream, written to `fd` as it arrives.
   Status save(const std::string& image, int fd, uint64_t& bytes);
-  // POST /images/load with `size` bytes read from `fd` as the (chunked) body. The daemon answers
-  // 200 even on failure: its JSON message stream is read for errorDetail. From the first chunk
-  // that reaches past `commit_at` (where the image metadata starts: a daemon given that much
-  // loads the image even if the connection then drops), interrupts are deferred.
+  // POST /images/load with `size` bytes read from `fd` as the body. From the first chunk that
+  // reaches past `commit_at` (where the image metadata starts: a daemon given that much loads
+  // the image even if the connection then drops), interrupts are deferred.
   Status load(int fd, uint64_t size, uint64_t commit_at, std::string& loaded);
+  // POST /images/load with a chunked body written through `body` as the archive is made;
+  // finish_load() ends the body and reads the answer. The daemon answers 200 even on failure:
+  // its JSON message stream is read for errorDetail. `loaded` gets its last "Loaded image" line.
+  Status begin_load(Sink*& body);
+  Status finish_load(std::string& loaded);
+  // Gives up a load after `why` (a local failure): the body is cut off unfinished, so the daemon
+  // discards it. When the connection itself failed, the daemon's own answer is returned instead.
+  Status abandon_load(Status why);
+  // GET /info: whether the daemon keeps images in containerd (Docker 29's default store), whose
+  // layers are stored as loaded (an uncompressed layer stays uncompressed).
+  Status uses_containerd_store(bool& yes);
   // POST /images/{name}/tag?repo=&tag=
   Status tag(const std::string& image, const std::string& repo, const std::string& tag);
   // DELETE /images/{name}
@@ -46,6 +57,7 @@ class DockerClient {
 
  private:
   struct Connection;
+  class Upload;
   Status ensure_connected();
   Status simple(const char* method, const std::string& path, unsigned expected, std::string& body);
 
@@ -54,6 +66,7 @@ class DockerClient {
   std::string daemon_version_;  // the newest the daemon speaks (from /_ping)
   unsigned timeout_seconds_ = 600;
   std::unique_ptr<Connection> conn_;
+  std::unique_ptr<Upload> upload_;
 };
 
 }  // namespace dsq

@@ -85,8 +85,9 @@ Scenario squash_spec(const std::string& spec, size_t first_squashed) {
   }
   s.stats = plan.stats;
   int fd = memfd_create("layer", 0);
-  std::string digest;
-  if (Status st = emit_layer(plan, tars, fd, "memfd", digest); !st.ok()) {
+  FdSink sink(fd, "memfd");
+  EmittedLayer emitted;
+  if (Status st = emit_layer(plan, tars, {}, sink, emitted); !st.ok()) {
     s.error = st.message();
     close(fd);
     return s;
