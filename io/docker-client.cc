@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "io/temp-files.h"
@@ -190,7 +191,8 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
   error_code ec;
   http::write(conn_->socket, req, ec);
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  // Not boost::none: Boost 1.81 compares a Content-Length against an empty limit and fails.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (!ec) http::read_header(conn_->socket, conn_->buffer, parser, ec);
   if (ec) {
     conn_.reset();
@@ -198,6 +200,8 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
   }
   std::vector<char> buf(kBlock);
   std::string error_body;
+  std::string tail;  // the stream's last bytes, where an error message would be
+  constexpr size_t kTail = 64 << 10;
   const bool ok = parser.get().result_int() == 200;
   bytes = 0;
   while (!parser.is_done()) {
@@ -206,6 +210,7 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
     http::read(conn_->socket, conn_->buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
+      bytes += buf.size() - parser.get().body().size;  // what arrived before the break
       conn_.reset();
       std::string why =
           ec == asio::error::would_block || ec == asio::error::try_again
@@ -221,11 +226,23 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
     }
     DSQ_TRY(write_all(fd, buf.data(), n, "save spool"));
     bytes += n;
+    tail.append(buf.data() + (n > kTail ? n - kTail : 0), std::min(n, kTail));
+    if (tail.size() > kTail) tail.erase(0, tail.size() - kTail);
   }
   if (!parser.keep_alive()) conn_.reset();
   if (!ok)
     return Status::error("docker daemon: " + daemon_message(error_body) + " (saving " + image +
                          ": HTTP " + std::to_string(parser.get().result_int()) + ")");
+  // A failure after the answer has started arrives as a JSON message appended to the tar.
+  if (size_t at = tail.rfind("{\"errorDetail\""); at != std::string::npos) {
+    simdjson::dom::parser json;
+    simdjson::dom::element doc;
+    std::string_view message;
+    if (!json.parse(tail.substr(at)).get(doc) && !doc["errorDetail"]["message"].get(message))
+      return Status::error("docker daemon: " + std::string(message) + " (saving " + image +
+                           ": the error ended the stream after " +
+                           std::to_string(bytes - (tail.size() - at)) + " bytes)");
+  }
   return {};
 }
 
@@ -312,7 +329,8 @@ Status DockerClient::finish_load(std::string& loaded) {
   const auto& res = answer.get();
   if (ec) {
     if (!sent.ok() && !sent.message().empty()) return sent;
-    return Status::error("docker daemon: loading the squashed image: " + ec.message());
+    return Status::error("docker daemon: loading the squashed image: no answer (" +
+                         ec.message() + ")");
   }
   if (res.result_int() != 200)
     return Status::error("docker daemon: " + daemon_message(res.body()) + " (loading: HTTP " +
