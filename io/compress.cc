@@ -65,8 +65,7 @@ struct ZstdWriter::State {
     for (;;) {
       ZSTD_outBuffer output{out.data(), out.size(), 0};
       size_t left = ZSTD_compressStream2(cctx, &output, &input, mode);
-      if (ZSTD_isError(left))
-        return Status::error(std::string("zstd: ") + ZSTD_getErrorName(left));
+      if (ZSTD_isError(left)) return Status::error(std::string("zstd: ") + ZSTD_getErrorName(left));
       if (output.pos > 0) DSQ_TRY(sink.write(out.data(), output.pos));
       bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
       if (done) return {};

@@ -329,8 +329,8 @@ Status DockerClient::finish_load(std::string& loaded) {
   const auto& res = answer.get();
   if (ec) {
     if (!sent.ok() && !sent.message().empty()) return sent;
-    return Status::error("docker daemon: loading the squashed image: no answer (" +
-                         ec.message() + ")");
+    return Status::error("docker daemon: loading the squashed image: no answer (" + ec.message() +
+                         ")");
   }
   if (res.result_int() != 200)
     return Status::error("docker daemon: " + daemon_message(res.body()) + " (loading: HTTP " +

@@ -31,6 +31,10 @@ RUN echo two > /data/a && rm -rf /data/sub /data/gone && mkdir /data/sub && echo
 LABEL purpose=test
 RUN rm /data/a && ln -s /nowhere /data/dangling && chmod 600 /data/a-link && rm -rf /data/sub && \
     echo file > /data/sub
+RUN mkdir -p /data/todir /data/tolink/deep && echo f > /data/todir/f && echo g > /data/tolink/deep/g && \
+    echo orig > /data/shared && ln /data/shared /data/shared-link && echo m > /data/mode
+RUN rm -rf /data/tolink && ln -s todir /data/tolink && echo changed > /data/shared && \
+    chmod 700 /data/todir && chmod 604 /data/mode && rm /data/todir/f && mkdir /data/todir/f
 WORKDIR /data
 EXPOSE 8080
 CMD ["sh"]
@@ -68,7 +72,7 @@ check dsq-d/sq:all all 1
 "$BIN" -f 4 -t dsq-d/sq:fresh --output-path "$WORK/fresh.tar" --load-image false dsq-d/orig:latest
 expected_fresh=$(expected_layers 4)
 
-for n in 2 4 $((entries - 1)); do
+for n in $(seq 2 "$entries"); do
   "$BIN" -f "$n" -t "dsq-d/sq:top$n" dsq-d/orig:latest
   check "dsq-d/sq:top$n" "top$n" "$(expected_layers "$n")"
   docker rmi -f "dsq-d/sq:top$n" >/dev/null
@@ -85,9 +89,14 @@ check dsq-d/sq:byid byid "$(expected_layers 4)"
 if docker image inspect dsq-d/sq:never >/dev/null 2>&1; then echo "FAIL: image loaded"; exit 1; fi
 echo "ok: --output-path with --load-image false loads nothing"
 
-# Ctrl-C at some point of the run: nothing left in the temp dir, and no image unless the run
-# had already finished
-for delay in 0.02 0.04 0.06 0.08 0.1 0.12 0.16 0.2; do
+# Ctrl-C at some point of the run (spread over the time a whole run takes here: save, squash,
+# streamed load): nothing left in the temp dir, and no image unless the run had finished
+start=$(date +%s%N)
+"$BIN" -t dsq-d/sq:int dsq-d/orig:latest
+run_ms=$((($(date +%s%N) - start) / 1000000))
+docker rmi -f dsq-d/sq:int >/dev/null
+for tenth in 0 1 2 3 4 5 6 7 8 9; do
+  delay=$(echo "scale=3; $run_ms * ($tenth * 2 + 1) / 20000" | bc)
   mkdir -p "$WORK/tmp"
   "$BIN" -v -t dsq-d/sq:int --tmp-dir "$WORK/tmp" dsq-d/orig:latest 2>"$WORK/int.err" &
   pid=$!

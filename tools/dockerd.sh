@@ -1,7 +1,7 @@
 # Sourced by tools/test: starts a private dockerd (vfs storage, no networking, its own data
 # root, exec root, socket and pidfile), exports DOCKER_HOST, and stops it by pid on exit.
 start_private_dockerd() {
-  install_packages docker.io skopeo umoci busybox-static
+  install_packages docker.io skopeo umoci busybox-static file python3
   DSQ_DOCKER_DIR=$(mktemp -d /tmp/dsq-dockerd.XXXXXX)
   local sock="$DSQ_DOCKER_DIR/docker.sock"
   dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
