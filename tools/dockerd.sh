@@ -3,6 +3,11 @@
 start_private_dockerd() {
   install_packages docker.io skopeo umoci busybox-static file python3
   DSQ_DOCKER_DIR=$(mktemp -d /tmp/dsq-dockerd.XXXXXX)
+  # DSQ_DOCKERD_TMPFS=SIZE puts the daemon's data on a tmpfs (the daemon benchmark does).
+  if [ -n "${DSQ_DOCKERD_TMPFS:-}" ]; then
+    mkdir -p "$DSQ_DOCKER_DIR/data"
+    mount -t tmpfs -o "size=$DSQ_DOCKERD_TMPFS" tmpfs "$DSQ_DOCKER_DIR/data"
+  fi
   local sock="$DSQ_DOCKER_DIR/docker.sock"
   dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
     --data-root "$DSQ_DOCKER_DIR/data" --exec-root "$DSQ_DOCKER_DIR/exec" \
@@ -28,5 +33,6 @@ stop_private_dockerd() {
     for _ in $(seq 1 40); do kill -0 "$DSQ_DOCKERD_PID" 2>/dev/null || break; sleep 0.25; done
   fi
   # dockerd leaves its vfs layers behind; they are ours alone.
+  [ -n "${DSQ_DOCKERD_TMPFS:-}" ] && umount "$DSQ_DOCKER_DIR/data" 2>/dev/null
   [ -n "${DSQ_DOCKER_DIR:-}" ] && rm -rf "$DSQ_DOCKER_DIR"
 }
