@@ -79,7 +79,8 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
                  ctx.opts.output_path == "-" ? "standard output" : ctx.opts.output_path.c_str(),
                  human(ctx.result.archive_bytes).c_str());
   if (ctx.opts.load()) {
-    std::fprintf(stderr, "  loaded into the daemon as %s",
+    std::fprintf(stderr, "  loaded into Docker %s (%s image store) as %s",
+                 ctx.daemon_version.c_str(), ctx.containerd_store ? "containerd" : "classic",
                  ctx.opts.tag.empty() ? "an untagged image" : ctx.opts.tag.c_str());
     if (ctx.streamed)
       std::fprintf(stderr, " (%s streamed", human(ctx.result.archive_bytes).c_str());

@@ -123,6 +123,7 @@ struct Context {
 
   DockerClient docker;  // connected only for daemon images or --load-image
   DaemonImage source;
+  std::string daemon_version;     // from /version, once connected
   bool containerd_store = false;  // the daemon keeps images in containerd (known once connected)
   int archive_fd = -1;        // the written archive, kept open for loading; closed by the load pass
   bool streamed = false;      // the archive went to the daemon as it was written (no archive_fd)

@@ -64,6 +64,12 @@ Status check_space(const Context& ctx) {
 
 Status connect_daemon(Context& ctx) {
   DSQ_TRY(ctx.docker.connect_from_environment());
+  std::string body;
+  DSQ_TRY(ctx.docker.get("/version", body));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view version;
+  if (!parser.parse(body).get(doc) && !doc["Version"].get(version)) ctx.daemon_version = version;
   return ctx.docker.uses_containerd_store(ctx.containerd_store);
 }
 
@@ -101,6 +107,16 @@ bool lacked_omitted_layer(const Context& ctx, const Status& st) {
   return false;
 }
 
+// Loaders apply the archive's name (RepoTags, or the OCI ref annotation); one that reports only
+// "Loaded image ID: <id>" has not, so the tag is set by hand and -t always lands on the image.
+Status ensure_tagged(Context& ctx, const std::string& loaded) {
+  ImageRef ref;
+  DSQ_TRY(parse_image_ref(ctx.opts.tag, ref));
+  const std::string by_id = "Loaded image ID: ";
+  if (!loaded.starts_with(by_id)) return {};
+  return ctx.docker.tag(loaded.substr(by_id.size()), ref.repo, ref.tag);
+}
+
 Status load_into_daemon(Context& ctx) {
   std::string loaded;
   Status st;
@@ -124,6 +140,7 @@ Status load_into_daemon(Context& ctx) {
   // completes or fails on its own, and the cleanup that follows is not cut in half).
   // They stay deferred after a successful load: the run is committed and only reports remain;
   // the CLI notes an interrupt that arrives later.
+  if (st.ok() && !ctx.opts.tag.empty()) st = ensure_tagged(ctx, loaded);
   int sig = take_pending_interrupt();
   if (st.ok() && ctx.opts.cleanup && sig == 0) st = remove_source(ctx);
   if (!st.ok()) defer_interrupts(false);

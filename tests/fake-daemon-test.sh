@@ -66,7 +66,20 @@ set -- $layers
 config="$WORK/classic/$(json "$WORK/classic/manifest.json" "j[0]['Config']")"
 [ "sha256:$(sha256sum <"$WORK/classic/$3" | cut -c1-64)" = "$(json "$config" "j['rootfs']['diff_ids'][-1]")" ] ||
   fail "classic: new layer does not match its diff_id"
-echo "ok: classic store: new layer streamed, 2 kept layers left out"
+grep -qx "sha256:\(ab\)*/tag?repo=app&tag=sq" "$WORK/capture.tar.tags" ||
+  fail "classic: the image the daemon reported by ID only was not tagged: $(cat "$WORK/capture.tar.tags" 2>&1)"
+echo "ok: classic store: new layer streamed, 2 kept layers left out, tagged by ID"
+
+# A classic store that no longer has the kept layers (the source was removed after the save):
+# the loader's "no such file" answer makes the archive go again, in full.
+start no-layers
+"$BIN" -f 2 -t app:sq app:1 2>"$WORK/err" || fail "no-layers: $(cat "$WORK/err")"
+mkdir "$WORK/full"
+tar -C "$WORK/full" -xf "$WORK/capture.tar"
+for l in $(json "$WORK/full/manifest.json" "' '.join(j[0]['Layers'])"); do
+  [ -f "$WORK/full/$l" ] || fail "no-layers: the second load still lacks $l"
+done
+echo "ok: a classic store lacking the kept layers gets them on a second load"
 
 # A containerd store: gzip layer, OCI media types, every layer sent, diff_id of the inflated tar.
 start containerd

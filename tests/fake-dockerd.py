@@ -12,13 +12,17 @@ ARCHIVE is served as the `docker save` stream of every image name. MODE:
   save-500         the save answers HTTP 500 with a JSON message
   load-error       the load answers HTTP 200 with an errorDetail message
   load-drop        the connection closes after the load has sent 8 KiB
-The body of every load request is written to CAPTURE (deleted first).
+  no-layers        a classic store without any layer: a load that leaves out a layer fails as
+                   Docker's does ("open .../<layer path>: no such file or directory")
+The body of every load request is written to CAPTURE (deleted first), tag requests are appended
+to CAPTURE.tags. Loads are answered "Loaded image ID: ..." (no name applied).
 """
 import http.server
 import json
 import os
 import socketserver
 import sys
+import tarfile
 
 SOCKET, ARCHIVE, MODE, CAPTURE = sys.argv[1:5]
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -49,6 +53,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path_only()
         if path == "/_ping":
             return self.reply(200, "OK", "text/plain")
+        if path == "/version":
+            return self.reply(200, json.dumps({"Version": "0.0.0-fake", "ApiVersion": "1.43"}))
         if path == "/info":
             status = [["driver-type", "io.containerd.snapshotter.v1"]] if MODE == "containerd" else []
             return self.reply(200, json.dumps({"Driver": "fake", "DriverStatus": status}))
@@ -91,6 +97,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/images/load":
             return self.load()
         if path.endswith("/tag"):
+            with open(CAPTURE + ".tags", "a") as tags:
+                tags.write(self.path.split("/images/", 1)[1] + "\n")
             return self.reply(201, "")
         self.reply(404, json.dumps({"message": "no such endpoint " + path}))
 
@@ -112,12 +120,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.connection.shutdown(2)
                     self.close_connection = True
                     return
-        if MODE == "load-error":
+        missing = self.missing_layer() if MODE == "no-layers" else None
+        if missing:
+            msg = {"errorDetail": {"message": "open /fake/tmp/docker-import-1/" + missing +
+                                   ": no such file or directory"}}
+        elif MODE == "load-error":
             msg = {"errorDetail": {"message": "fake: no space left on device"},
                    "error": "fake: no space left on device"}
         else:
             msg = {"stream": "Loaded image ID: " + IMAGE_ID + "\n"}
         self.reply(200, json.dumps(msg) + "\r\n")
+
+
+    def missing_layer(self):
+        """As a classic store that holds no layer: the first layer listed but not sent."""
+        with tarfile.open(CAPTURE) as archive:
+            names = set(archive.getnames())
+            manifest = json.load(archive.extractfile("manifest.json"))
+        return next((l for l in manifest[0]["Layers"] if l not in names), None)
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -133,6 +153,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 if os.path.exists(SOCKET):
     os.unlink(SOCKET)
-if os.path.exists(CAPTURE):
-    os.unlink(CAPTURE)
+for stale in (CAPTURE, CAPTURE + ".tags"):
+    if os.path.exists(stale):
+        os.unlink(stale)
 Server(SOCKET, Handler).serve_forever()
