@@ -88,7 +88,13 @@ void print_summary(const dsq::Context& ctx, double total_seconds) {
       std::fprintf(stderr, ", %zu kept layers not sent: the daemon has them", ctx.omitted_layers);
     std::fprintf(stderr, "%s\n", ctx.streamed ? ")" : "");
   }
-  std::fprintf(stderr, "  done in %.2f s\n", total_seconds);
+  // The squash proper, apart from the daemon's save and load.
+  double own = 0, daemon = 0;
+  for (const dsq::PassTime& t : ctx.timings)
+    (t.name == "save" || t.name == "load" ? daemon : own) += t.seconds;
+  std::fprintf(stderr, "  done in %.2f s: squash %.2f s", total_seconds, own);
+  if (daemon > 0) std::fprintf(stderr, ", daemon save and load %.2f s", daemon);
+  std::fprintf(stderr, "\n");
 }
 
 }  // namespace
