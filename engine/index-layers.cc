@@ -134,16 +134,20 @@ Status verify_digest(const LayerSource& layer) {
   return {};
 }
 
-// Decompresses a compressed layer into a mapped spool; its diff_id is checked on the way.
-Status prepare_compressed(const Context& ctx, LayerSource& layer, bool keep_blob_digest) {
-  std::string diff;
-  DSQ_TRY(
-      decompress_to_spool(layer.blob, layer.name, temp_dir(ctx.opts.tmp_dir), layer.spool, diff));
+// Decompresses a compressed layer into a mapped spool; its blob digest (when the layout names
+// it) and its diff_id are checked in the same pass.
+Status prepare_compressed(const Context& ctx, LayerSource& layer) {
+  std::string blob_digest, diff_id;
+  DSQ_TRY(decompress_to_spool(layer.blob, layer.compression, layer.name, temp_dir(ctx.opts.tmp_dir),
+                              layer.spool, blob_digest, diff_id));
   layer.tar = layer.spool.bytes();
-  if (diff != layer.diff_id)  // free: every byte was read to decompress it
-    return Status::error(layer.name + ": layer content has digest " + diff +
+  if (!layer.blob_digest.empty() && blob_digest != layer.blob_digest)
+    return Status::error(layer.name + ": blob has digest " + blob_digest + " but is named " +
+                         layer.blob_digest);
+  layer.blob_digest = blob_digest;
+  if (diff_id != layer.diff_id)
+    return Status::error(layer.name + ": layer content has digest " + diff_id +
                          " but the config's diff_id is " + layer.diff_id);
-  if (keep_blob_digest) layer.blob_digest = sha256_digest(layer.blob);
   return {};
 }
 
@@ -174,7 +178,7 @@ Status index_layers(Context& ctx) {
           return;
         }
         if (layer.compression != Compression::kNone) {
-          Status st = prepare_compressed(ctx, layer, job.layer < first);
+          Status st = prepare_compressed(ctx, layer);
           if (!st.ok()) {
             index_status[job.layer] = st;
             return;

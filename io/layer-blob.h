@@ -14,10 +14,11 @@ Compression detect_compression(Bytes blob);
 // The OCI layer media type for a blob with this compression.
 const char* oci_layer_media_type(Compression c);
 
-// Decompresses `blob` into an anonymous spool file in `dir` and maps it (so the rest of the
-// engine reads every layer as an uncompressed tar in memory), computing the SHA-256 of the
-// decompressed bytes on the way. `name` prefixes errors.
-Status decompress_to_spool(Bytes blob, const std::string& name, const std::string& dir,
-                           MappedFile& out, std::string& uncompressed_digest);
-
+// Decompresses `blob` (gzip, possibly several members, or zstd, possibly several frames) into
+// an anonymous spool file in `dir` and maps it, so the rest of the engine reads every layer as an
+// uncompressed tar in memory. In the same pass it computes the SHA-256 of the compressed bytes
+// (`blob_digest`) and of the decompressed ones (`diff_id`). `name` prefixes errors.
+Status decompress_to_spool(Bytes blob, Compression c, const std::string& name,
+                           const std::string& dir, MappedFile& out, std::string& blob_digest,
+                           std::string& diff_id);
 }  // namespace dsq

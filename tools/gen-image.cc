@@ -7,8 +7,9 @@
 //       dir PATH [...]   symlink PATH TARGET   hardlink PATH TARGET   fifo PATH
 //       whiteout PATH (writes .wh.NAME)   opaque DIR (writes DIR/.wh..wh..opq)
 //     (%XX escapes a byte in a word)
-//   gen-image many OUT SEED FILES LAYERS AVG_SIZE [gzip|zstd]
-//       FILES files in layer 0, then per layer 30% overwritten and 5% deleted
+//   gen-image many OUT SEED FILES LAYERS AVG_SIZE [none|gzip|zstd [text]]
+//       FILES files in layer 0, then per layer 30% overwritten and 5% deleted; random
+//       contents, or with `text` words that compress about 3:1
 //   gen-image bigfile OUT LAYERS TOTAL_BYTES
 //       one large file overwritten in every layer, plus a few small files
 #include <algorithm>
@@ -84,13 +85,37 @@ std::string random_bytes(uint64_t& seed, size_t n) {
   return s;
 }
 
+// Text-like bytes (words of a fixed vocabulary): compresses about 3:1 with gzip -6, as source
+// code, scripts and documentation in real images do.
+std::string text_bytes(uint64_t& seed, size_t n) {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> w;
+    uint64_t s = 7;
+    for (int i = 0; i < 4096; ++i) {
+      std::string word(2 + splitmix(s) % 9, 'a');
+      for (char& c : word) c = static_cast<char>('a' + splitmix(s) % 26);
+      w.push_back(word);
+    }
+    return w;
+  }();
+  std::string s;
+  s.reserve(n + 16);
+  while (s.size() < n) {
+    uint64_t r = splitmix(seed);
+    s += words[r % words.size()];
+    s += (r >> 32) % 12 == 0 ? '\n' : ' ';
+  }
+  s.resize(n);
+  return s;
+}
+
 int fail(const dsq::Status& st) {
   std::cerr << "gen-image: " << st.message() << "\n";
   return 1;
 }
 
 int many(const std::string& out, uint64_t seed, size_t files, size_t layers, size_t avg,
-         dsq::Compression c) {
+         dsq::Compression c, bool text) {
   ImageSpec spec;
   spec.tag = "bench/many:latest";
   const size_t dirs = std::max<size_t>(1, files / 100);
@@ -133,7 +158,8 @@ int many(const std::string& out, uint64_t seed, size_t files, size_t layers, siz
         if (deleted) {
           e.kind = Kind::kWhiteout;
         } else
-          e.content = random_bytes(seed, splitmix(seed) % (2 * avg + 1));
+          e.content = text ? text_bytes(seed, splitmix(seed) % (2 * avg + 1))
+                           : random_bytes(seed, splitmix(seed) % (2 * avg + 1));
         layer.entries.push_back(std::move(e));
       }
     }
@@ -185,16 +211,19 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : fail(st);
   }
   if (mode == "many" && argc >= 7) {
-    dsq::Compression c = argc > 7 ? (std::string(argv[7]) == "zstd" ? dsq::Compression::kZstd
-                                                                    : dsq::Compression::kGzip)
-                                  : dsq::Compression::kNone;
+    std::string c = argc > 7 ? argv[7] : "none";
+    bool text = argc > 8 && std::string(argv[8]) == "text";
     return many(argv[2], std::stoull(argv[3]), std::stoull(argv[4]), std::stoull(argv[5]),
-                std::stoull(argv[6]), c);
+                std::stoull(argv[6]),
+                c == "zstd"   ? dsq::Compression::kZstd
+                : c == "gzip" ? dsq::Compression::kGzip
+                              : dsq::Compression::kNone,
+                text);
   }
   if (mode == "bigfile" && argc == 5)
     return bigfile(argv[2], std::stoull(argv[3]), std::stoull(argv[4]));
   std::cerr << "usage: gen-image sample OUT [v12|oci] | spec SPECFILE OUT | many OUT SEED FILES "
-               "LAYERS AVG_SIZE [gzip|zstd]"
+               "LAYERS AVG_SIZE [none|gzip|zstd [text]]"
                " | bigfile OUT LAYERS TOTAL_BYTES\n";
   return 2;
 }
