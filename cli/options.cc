@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "engine/oci-layout.h"
 #include "io/compress.h"
 
 namespace dsq {
@@ -24,7 +25,8 @@ int parse_options(int argc, char** argv, Options& opts) {
   CLI::App app{
       "Squash the layers of a Docker image into one.\n\n"
       "IMAGE is an image in the Docker daemon (name or ID), docker-archive:PATH (a `docker save`\n"
-      "archive) or - (a `docker save` stream on standard input)."};
+      "archive), oci:DIR[:REF] (an OCI image layout), oci-archive:PATH[:REF] (the same as a tar)\n"
+      "or - (a `docker save` stream on standard input)."};
   app.name("docker-squash");
   std::string load_image;
   bool version = false;
@@ -37,6 +39,10 @@ int parse_options(int argc, char** argv, Options& opts) {
   app.add_option("-m,--message", opts.message, "Comment of the new history entry")->default_val("");
   app.add_option("--output-path", opts.output_path,
                  "Write the squashed image archive to this path (- for stdout)");
+  app.add_option("--output-format", opts.output_format,
+                 "docker-archive (both layouts Docker 25+ writes; default), oci-archive (an OCI "
+                 "image layout as a tar) or oci (an OCI image layout directory)")
+      ->check(CLI::IsMember({"docker-archive", "oci-archive", "oci"}));
   app.add_option("--load-image", load_image,
                  "Load the squashed image into the Docker daemon (yes/no; default: yes for "
                  "daemon images, no for archives)")
@@ -55,6 +61,8 @@ int parse_options(int argc, char** argv, Options& opts) {
       ->check(CLI::IsMember({"none", "gzip", "zstd"}));
   app.add_option("--compression-level", opts.compression_level,
                  "Compression level (gzip 1-9, default 6; zstd 1-19, default 3)");
+  app.add_option("--platform", opts.platform,
+                 "In a multi-platform image: os/arch[/variant] to squash (default: this host's)");
   app.add_flag("--verify", opts.verify,
                "Check every uncompressed input layer against its diff_id (reads every byte; by "
                "default only compressed layers, which are read whole anyway, are checked)");
@@ -92,6 +100,18 @@ int parse_options(int argc, char** argv, Options& opts) {
       return 2;
     }
     opts.load_image = value;
+  }
+  if (opts.output_format == "oci" && opts.output_path == "-") {
+    std::cerr << "docker-squash: --output-format oci writes a directory, not standard output "
+                 "(use oci-archive)\n";
+    return 2;
+  }
+  if (!opts.platform.empty()) {
+    Platform p;
+    if (Status st = parse_platform(opts.platform, p); !st.ok()) {
+      std::cerr << "docker-squash: " << st.message() << "\n";
+      return 2;
+    }
   }
   if (!compression.empty())
     opts.compression = compression == "gzip"   ? Compression::kGzip

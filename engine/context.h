@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,11 +19,12 @@
 namespace dsq {
 
 struct Options {
-  std::string image;       // docker-archive:PATH or "-"
+  std::string image;  // daemon name, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], -
   std::string from_layer;  // "" squashes everything
   std::string tag;
   std::string message;
-  std::string output_path;  // "" none, "-" stdout
+  std::string output_path;                       // "" none, "-" stdout
+  std::string output_format = "docker-archive";  // or oci-archive, oci (a directory)
   std::optional<bool> load_image;
   std::string tmp_dir;
   bool cleanup = false;
@@ -34,6 +36,7 @@ struct Options {
   // keeps layers as loaded), none otherwise. Level 0: the compressor's default.
   std::optional<Compression> compression;
   int compression_level = 0;
+  std::string platform;  // os/arch[/variant] in an image index; "" for the host's
   std::optional<int64_t> source_date_epoch;
 
   // --load-image, defaulting to true for daemon images.
@@ -110,6 +113,7 @@ struct Context {
   const Options opts;
 
   MappedFile input;
+  std::deque<MappedFile> input_files;  // oci:DIR: each blob mapped on its own
   std::string input_name;
   Image image;
   Selection selection;

@@ -1,7 +1,10 @@
-// Opening an image: map the archive (or spool a stdin stream once and map that), list the outer
-// tar's entries, then read manifest.json, the config and the layer blobs as slices of the
-// mapping. Paths come from manifest.json, never from a naming convention, and symlink entries
-// (how `docker save` shares a layer between images) are followed.
+// Opening an image: map the archive (or spool a stdin stream once and map that) and list the
+// outer tar's entries, or, for an OCI layout directory, map each file as it is asked for. Then
+// read either manifest.json (docker-archive) or index.json and the manifests under it (OCI), the
+// config, and the layer blobs as slices of the mappings. Paths come from the manifests, never
+// from a naming convention, and symlink entries (how `docker save` shares a layer between
+// images) are followed.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/oci-layout.h"
 #include "engine/passes.h"
 #include "io/json.h"
 #include "io/sha256.h"
@@ -111,8 +115,7 @@ Status find_file(const MappedFile& input, const OuterIndex& outer, const std::st
   for (int hops = 0; hops < 16; ++hops) {
     auto it = outer.find(p);
     if (it == outer.end())
-      return Status::error(input.name() + ":" + path +
-                           ": named by manifest.json but missing from the archive");
+      return Status::error(input.name() + ":" + path + ": missing from the archive");
     const OuterEntry& e = it->second;
     if (e.type == TarType::kSymlink || e.type == TarType::kHardlink) {
       p = e.link;
@@ -239,28 +242,62 @@ Status read_config(Context& ctx, const std::string& where, std::vector<std::stri
   return {};
 }
 
-}  // namespace
-
-Status open_image(Context& ctx) {
-  const std::string& spec = ctx.opts.image;
-  constexpr std::string_view kArchive = "docker-archive:";
-  if (spec == "-") {
-    ctx.input_name = "-";
-    DSQ_TRY(spool_stdin(temp_dir(ctx.opts.tmp_dir), ctx.input));
-  } else if (spec.starts_with(kArchive)) {
-    ctx.input_name = spec.substr(kArchive.size());
-    DSQ_TRY(ctx.input.open(ctx.input_name));
-  } else if (spec.starts_with("oci:") || spec.starts_with("oci-archive:")) {
-    return Status::error(
-        spec + ": OCI layout inputs are not supported by this build; use docker-archive:PATH");
-  } else {
-    ctx.input_name = spec;  // a daemon image, already saved and mapped by save_from_daemon
+// The config's diff_ids, the manifest's layers and the history's non-empty entries must agree.
+Status check_layer_count(Context& ctx, const std::string& where, size_t diff_ids, size_t layers,
+                         const char* manifest) {
+  if (diff_ids != layers)
+    return Status::error(where + ": lists " + std::to_string(diff_ids) + " diff_ids but " +
+                         manifest + " lists " + std::to_string(layers) + " layers");
+  size_t history_layers = 0;
+  for (const HistoryEntry& h : ctx.image.history) history_layers += !h.empty_layer;
+  if (!ctx.image.has_history) {
+    ctx.image.history.assign(diff_ids, HistoryEntry{});
+  } else if (history_layers != diff_ids) {
+    return Status::error(where + ": history has " + std::to_string(history_layers) +
+                         " non-empty entries but rootfs has " + std::to_string(diff_ids) +
+                         " layers");
   }
-  if (ctx.input.empty())
-    return Status::error(ctx.input_name + ": empty file, not a docker save archive");
+  return {};
+}
 
-  OuterIndex outer;
-  DSQ_TRY(list_outer(ctx.input, outer));
+// The input spec: kind, path and, for OCI layouts, the image's ref name.
+struct InputSpec {
+  enum class Kind { kDockerArchive, kStdin, kDaemon, kOciDir, kOciArchive } kind;
+  std::string path;
+  std::string ref;
+};
+
+// "oci:DIR[:REF]": a REF is split off at the last colon unless the whole text names a file.
+void split_ref(const std::string& text, InputSpec& spec) {
+  struct stat st {};
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || stat(text.c_str(), &st) == 0) {
+    spec.path = text;
+    return;
+  }
+  spec.path = text.substr(0, colon);
+  spec.ref = text.substr(colon + 1);
+}
+
+InputSpec parse_input(const std::string& text) {
+  InputSpec spec{InputSpec::Kind::kDaemon, text, ""};
+  if (text == "-") {
+    spec.kind = InputSpec::Kind::kStdin;
+  } else if (text.starts_with("docker-archive:")) {
+    spec.kind = InputSpec::Kind::kDockerArchive;
+    spec.path = text.substr(15);
+  } else if (text.starts_with("oci-archive:")) {
+    spec.kind = InputSpec::Kind::kOciArchive;
+    split_ref(text.substr(12), spec);
+  } else if (text.starts_with("oci:")) {
+    spec.kind = InputSpec::Kind::kOciDir;
+    split_ref(text.substr(4), spec);
+  }
+  return spec;
+}
+
+// The docker-archive route: manifest.json names the config and the layer files.
+Status open_docker_archive(Context& ctx, const OuterIndex& outer) {
   std::string config_path;
   std::vector<std::string> layer_paths;
   DSQ_TRY(read_manifest(ctx, outer, config_path, layer_paths));
@@ -270,19 +307,7 @@ Status open_image(Context& ctx) {
   std::vector<std::string> diff_ids;
   std::string where = ctx.input_name + ":" + config_path;
   DSQ_TRY(read_config(ctx, where, diff_ids));
-  if (diff_ids.size() != layer_paths.size())
-    return Status::error(where + ": lists " + std::to_string(diff_ids.size()) +
-                         " diff_ids but manifest.json lists " + std::to_string(layer_paths.size()) +
-                         " layers");
-  size_t history_layers = 0;
-  for (const HistoryEntry& h : ctx.image.history) history_layers += !h.empty_layer;
-  if (!ctx.image.has_history) {
-    ctx.image.history.assign(diff_ids.size(), HistoryEntry{});
-  } else if (history_layers != diff_ids.size()) {
-    return Status::error(where + ": history has " + std::to_string(history_layers) +
-                         " non-empty entries but rootfs has " + std::to_string(diff_ids.size()) +
-                         " layers");
-  }
+  DSQ_TRY(check_layer_count(ctx, where, diff_ids.size(), layer_paths.size(), "manifest.json"));
   for (size_t i = 0; i < layer_paths.size(); ++i) {
     LayerSource l;
     l.path = layer_paths[i];
@@ -297,6 +322,89 @@ Status open_image(Context& ctx) {
     ctx.image.layers.push_back(std::move(l));
   }
   return {};
+}
+
+// The OCI route: index.json down to one manifest; every blob is named by its digest.
+Status open_oci_layout(Context& ctx, const BlobLookup& lookup, const std::string& ref) {
+  Platform platform = host_platform();
+  if (!ctx.opts.platform.empty()) DSQ_TRY(parse_platform(ctx.opts.platform, platform));
+  OciImage image;
+  DSQ_TRY(read_oci_layout(ctx.input_name, lookup, ref, platform, image));
+  if (!image.image_name.empty()) ctx.image.repo_tags.push_back(image.image_name);
+  const std::string config_path = blob_path_of(image.config_digest);
+  const std::string where = ctx.input_name + ":" + config_path;
+  Bytes config;
+  DSQ_TRY(lookup(config_path, config));
+  if (config.size() != image.config_size || sha256_digest(config) != image.config_digest)
+    return Status::error(where + ": config does not match its descriptor's size and digest");
+  ctx.image.config.assign(reinterpret_cast<const char*>(config.data()), config.size());
+  std::vector<std::string> diff_ids;
+  DSQ_TRY(read_config(ctx, where, diff_ids));
+  DSQ_TRY(check_layer_count(ctx, where, diff_ids.size(), image.layers.size(), "the manifest"));
+  for (size_t i = 0; i < image.layers.size(); ++i) {
+    const OciLayer& layer = image.layers[i];
+    LayerSource l;
+    l.path = blob_path_of(layer.digest);
+    l.name = ctx.input_name + ":" + l.path;
+    DSQ_TRY(lookup(l.path, l.blob));
+    if (l.blob.size() != layer.size)
+      return Status::error(l.name + ": " + std::to_string(l.blob.size()) +
+                           " bytes, but the manifest says " + std::to_string(layer.size));
+    l.compression = layer.compression;
+    if (detect_compression(l.blob) != l.compression)
+      return Status::error(l.name + "@0: content is not what its media type says (" +
+                           oci_layer_media_type(l.compression) + ")");
+    l.diff_id = diff_ids[i];
+    l.blob_digest = layer.digest;
+    if (l.compression == Compression::kNone) {
+      if (l.blob_digest != l.diff_id)
+        return Status::error(l.name + ": uncompressed layer named " + l.blob_digest +
+                             " but the config's diff_id is " + l.diff_id);
+      l.tar = l.blob;
+    }
+    ctx.image.layers.push_back(std::move(l));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status open_image(Context& ctx) {
+  const InputSpec spec = parse_input(ctx.opts.image);
+  using Kind = InputSpec::Kind;
+  ctx.input_name = spec.path;
+  if (spec.kind == Kind::kOciDir) {
+    // Each blob of the directory is mapped on its own when first asked for.
+    const std::string dir = spec.path;
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Status::error(dir + ": not a directory (oci:DIR[:REF] names an OCI image layout)");
+    BlobLookup lookup = [&ctx, dir](const std::string& path, Bytes& out) -> Status {
+      MappedFile& file = ctx.input_files.emplace_back();
+      Status opened = file.open(dir + "/" + path);
+      if (!opened.ok()) return Status::error(dir + ":" + path + ": missing or unreadable");
+      out = file.bytes();
+      return {};
+    };
+    return open_oci_layout(ctx, lookup, spec.ref);
+  }
+  if (spec.kind == Kind::kStdin) {
+    DSQ_TRY(spool_stdin(temp_dir(ctx.opts.tmp_dir), ctx.input));
+  } else if (spec.kind != Kind::kDaemon) {  // a daemon image was saved and mapped already
+    DSQ_TRY(ctx.input.open(spec.path));
+  }
+  if (ctx.input.empty())
+    return Status::error(ctx.input_name + ": empty file, not an image archive");
+  OuterIndex outer;
+  DSQ_TRY(list_outer(ctx.input, outer));
+  BlobLookup lookup = [&ctx, &outer](const std::string& path, Bytes& out) {
+    return find_file(ctx.input, outer, path, out);
+  };
+  if (spec.kind == Kind::kOciArchive) return open_oci_layout(ctx, lookup, spec.ref);
+  // A docker-archive without manifest.json may still be an OCI layout (what some tools save).
+  if (!outer.count("manifest.json") && outer.count("index.json"))
+    return open_oci_layout(ctx, lookup, "");
+  return open_docker_archive(ctx, outer);
 }
 
 }  // namespace dsq

@@ -1,15 +1,16 @@
-// The output archive holds both layouts Docker 25+ writes: manifest.json (+ repositories when
-// tagged) for the classic store and oci-layout + index.json + blobs/sha256/* for the containerd
-// store, with every blob stored once. The new layer's tar header must precede its bytes, but its
-// digest is known only after them:
-// - into a file, the uncompressed layer is streamed behind a placeholder header that is rewritten
-//   in place once the digest is known (same name length, same size: the same 512 bytes);
-// - a compressed layer (size unknown in advance) is compressed into an anonymous spool first;
+// The output: a docker-archive holds both layouts Docker 25+ writes, manifest.json (+
+// repositories when tagged) for the classic store and oci-layout + index.json + blobs/sha256/*
+// for the containerd store, every blob stored once; an oci-archive (a tar) or an oci directory
+// holds the OCI layout alone. The new layer's digest is known only after its bytes:
+// - into an archive file, the uncompressed layer is streamed behind a placeholder header that is
+//   rewritten in place once the digest is known (same name length, same size: same 512 bytes);
+// - a compressed layer (its size unknown in advance) is compressed into an anonymous spool first;
+// - into a directory, the layer goes to a temporary name and is renamed to its digest;
 // - a load stream to the daemon (no file to rewrite) names the uncompressed layer
 //   squashed/layer.tar and carries only manifest.json, which is all a classic store reads, and
 //   leaves out the kept layers the daemon already has.
-// A file is written under a temporary name and renamed; standard output gets an archive built in
-// an anonymous temp file.
+// Files and directories are built under temporary names and renamed into place; standard output
+// gets an archive built in an anonymous temp file.
 #include <fcntl.h>
 #include <sys/sendfile.h>
 #include <tbb/task_arena.h>
@@ -17,6 +18,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -34,18 +37,81 @@ namespace dsq {
 
 namespace {
 
-class ArchiveWriter {
+std::string blob_path(const std::string& digest) {
+  return "blobs/sha256/" + std::string(digest_hex(digest));
+}
+
+// Writes the new layer into a sink.
+using EmitFn = std::function<Status(Sink&, EmittedLayer&)>;
+
+// Where the image's files go: entries of a tar, or files of a directory.
+class Output {
  public:
-  ArchiveWriter(Sink& sink, int64_t mtime) : sink_(sink), mtime_(mtime) {}
+  virtual ~Output() = default;
+  virtual Status add_bytes(const std::string& name, Bytes data) = 0;
+  // The new layer, written by `emit` (exactly `size` bytes unless `compressed`); `path`
+  // receives the name it is stored under.
+  virtual Status add_layer(bool compressed, uint64_t size, const EmitFn& emit, EmittedLayer& layer,
+                           std::string& path) = 0;
+  virtual Status finish() { return {}; }
+  virtual uint64_t bytes() const = 0;
 
   Status add(const std::string& name, std::string_view data) {
     return add_bytes(name, {reinterpret_cast<const std::byte*>(data.data()), data.size()});
   }
-  Status add_bytes(const std::string& name, Bytes data) {
+};
+
+class TarOutput final : public Output {
+ public:
+  // `rewrite_fd`: the archive file, when the layer's header may be rewritten in place (-1 for a
+  // stream). `spool_dir`: where a compressed layer is spooled.
+  TarOutput(Sink& sink, int64_t mtime, int rewrite_fd, std::string spool_dir)
+      : sink_(sink), mtime_(mtime), rewrite_fd_(rewrite_fd), spool_dir_(std::move(spool_dir)) {}
+
+  Status add_bytes(const std::string& name, Bytes data) override {
     DSQ_TRY(header(name, data.size()));
     DSQ_TRY(raw(data.data(), data.size()));
     return pad(data.size());
   }
+
+  Status add_layer(bool compressed, uint64_t size, const EmitFn& emit, EmittedLayer& layer,
+                   std::string& path) override {
+    if (compressed) {
+      int fd = -1;
+      DSQ_TRY(create_anonymous_file(spool_dir_, fd));
+      FdSink spool(fd, spool_dir_ + " (compressed layer spool)");
+      Status st = emit(spool, layer);
+      path = blob_path(layer.digest);
+      if (st.ok()) st = add_file(path, fd, layer.size, spool.where());
+      close(fd);
+      return st;
+    }
+    const uint64_t header_at = pos_;
+    const bool rewrite = rewrite_fd_ >= 0;
+    DSQ_TRY(header(rewrite ? "blobs/sha256/" + std::string(64, '0') : "squashed/layer.tar", size));
+    DSQ_TRY(emit(sink_, layer));
+    pos_ += size;
+    DSQ_TRY(pad(size));
+    if (!rewrite) {
+      path = "squashed/layer.tar";
+      return {};
+    }
+    path = blob_path(layer.digest);
+    std::string h = encode_header(path, size);
+    if (pwrite(rewrite_fd_, h.data(), h.size(), static_cast<off_t>(header_at)) !=
+        static_cast<ssize_t>(h.size()))
+      return Status::error("cannot rewrite the layer header in the archive: " +
+                           std::string(std::strerror(errno)));
+    return {};
+  }
+
+  Status finish() override {
+    static const char zeros[1024] = {};
+    return raw(zeros, sizeof zeros);
+  }
+  uint64_t bytes() const override { return pos_; }
+
+ private:
   // `size` bytes of the file open at `fd`, read in blocks.
   Status add_file(const std::string& name, int fd, uint64_t size, const std::string& where) {
     DSQ_TRY(header(name, size));
@@ -60,13 +126,13 @@ class ArchiveWriter {
     }
     return pad(size);
   }
-  Status header(const std::string& name, uint64_t size) {
-    std::string h = encode_header(name, size);
-    return raw(h.data(), h.size());
-  }
   std::string encode_header(const std::string& name, uint64_t size) const {
     EntryPtr e = make_entry(name, false, size, mtime_, 0644);
     return encode_tar_header(e.get());
+  }
+  Status header(const std::string& name, uint64_t size) {
+    std::string h = encode_header(name, size);
+    return raw(h.data(), h.size());
   }
   Status raw(const void* data, size_t size) {
     DSQ_TRY(sink_.write(data, size));
@@ -77,30 +143,73 @@ class ArchiveWriter {
     static const char zeros[1024] = {};
     return raw(zeros, tar_padding(size));
   }
-  Status finish() {
-    static const char zeros[1024] = {};
-    return raw(zeros, sizeof zeros);
-  }
-  uint64_t pos() const { return pos_; }
-  void advance(uint64_t n) { pos_ += n; }
-  Sink& sink() { return sink_; }
 
- private:
   Sink& sink_;
   int64_t mtime_;
+  int rewrite_fd_;
+  std::string spool_dir_;
   uint64_t pos_ = 0;
 };
 
-// What goes into the archive, and what the destination allows.
-struct Layout {
-  int rewrite_fd = -1;        // the archive file, for rewriting the new layer's header in place
+// An OCI layout directory, built inside a registered temporary directory.
+class DirOutput final : public Output {
+ public:
+  explicit DirOutput(std::string root) : root_(std::move(root)) {}
+
+  Status add_bytes(const std::string& name, Bytes data) override {
+    int fd = -1;
+    DSQ_TRY(create(name, fd));
+    Status st = write_all(fd, data.data(), data.size(), root_ + "/" + name);
+    if (close(fd) != 0 && st.ok()) st = Status::error(root_ + "/" + name + ": close failed");
+    bytes_ += data.size();
+    return st;
+  }
+
+  Status add_layer(bool, uint64_t, const EmitFn& emit, EmittedLayer& layer,
+                   std::string& path) override {
+    int fd = -1;
+    const std::string temp = "blobs/sha256/.new-layer";
+    DSQ_TRY(create(temp, fd));
+    FdSink sink(fd, root_ + "/" + temp);
+    Status st = emit(sink, layer);
+    if (close(fd) != 0 && st.ok()) st = Status::error(sink.where() + ": close failed");
+    DSQ_TRY(st);
+    path = blob_path(layer.digest);
+    const std::string from = root_ + "/" + temp, to = root_ + "/" + path;
+    if (rename(from.c_str(), to.c_str()) != 0)
+      return Status::error(to + ": cannot rename: " + std::strerror(errno));
+    rename_temp(from, to);
+    bytes_ += layer.size;
+    return {};
+  }
+  uint64_t bytes() const override { return bytes_; }
+
+ private:
+  // Creates root/name and its missing parents, each registered for removal.
+  Status create(const std::string& name, int& fd) {
+    for (size_t slash = name.find('/'); slash != std::string::npos;
+         slash = name.find('/', slash + 1)) {
+      std::string dir = root_ + "/" + name.substr(0, slash);
+      if (made_.insert(dir).second) {
+        int unused = -1;
+        DSQ_TRY(create_in_temp_dir(dir, true, unused));
+      }
+    }
+    return create_in_temp_dir(root_ + "/" + name, false, fd);
+  }
+
+  std::string root_;
+  std::set<std::string> made_;
+  uint64_t bytes_ = 0;
+};
+
+// What goes into the output.
+struct Contents {
+  bool docker = true;  // manifest.json (+ repositories)
+  bool oci = true;     // oci-layout, index.json, the OCI manifest (if the layer has a digest name)
   size_t omit_below = 0;      // kept layers [0, omit_below) are left out: the daemon has them
   bool commit_point = false;  // a load stream: interrupts are deferred from the metadata on
 };
-
-std::string blob_path(const std::string& digest) {
-  return "blobs/sha256/" + std::string(digest_hex(digest));
-}
 
 std::string descriptor(const char* media_type, const std::string& digest, uint64_t size) {
   return std::string("{\"mediaType\":") + json_quote(media_type) +
@@ -116,51 +225,25 @@ LayerEncoding encoding(const Context& ctx) {
   return e;
 }
 
-// Writes the new layer (see the top of the file); `path` receives its name in the archive.
-Status write_new_layer(Context& ctx, ArchiveWriter& w, const Layout& layout, std::string& path) {
+// Writes the new layer; `path` receives its name in the output.
+Status write_new_layer(Context& ctx, Output& out, std::string& path) {
   std::vector<Bytes> tars;
   for (const LayerSource& l : ctx.image.layers) tars.push_back(l.tar);
   const LayerEncoding enc = encoding(ctx);
-  const uint64_t size = ctx.plan.layer_size;
-  EmittedLayer out;
-  if (enc.compression != Compression::kNone) {
-    const std::string dir = temp_dir(ctx.opts.tmp_dir);
-    int fd = -1;
-    DSQ_TRY(create_anonymous_file(dir, fd));
-    FdSink spool(fd, dir + " (compressed layer spool)");
-    Status st = emit_layer(ctx.plan, tars, enc, spool, out);
-    if (st.ok()) st = w.add_file(blob_path(out.digest), fd, out.size, spool.where());
-    close(fd);
-    DSQ_TRY(st);
-    path = blob_path(out.digest);
-  } else if (layout.rewrite_fd >= 0) {
-    const uint64_t header_at = w.pos();
-    DSQ_TRY(w.header("blobs/sha256/" + std::string(64, '0'), size));
-    DSQ_TRY(emit_layer(ctx.plan, tars, enc, w.sink(), out));
-    w.advance(size);
-    DSQ_TRY(w.pad(size));
-    path = blob_path(out.digest);
-    std::string h = w.encode_header(path, size);
-    if (pwrite(layout.rewrite_fd, h.data(), h.size(), static_cast<off_t>(header_at)) !=
-        static_cast<ssize_t>(h.size()))
-      return Status::error("cannot rewrite the layer header in the archive: " +
-                           std::string(std::strerror(errno)));
-  } else {
-    path = "squashed/layer.tar";
-    DSQ_TRY(w.header(path, size));
-    DSQ_TRY(emit_layer(ctx.plan, tars, enc, w.sink(), out));
-    w.advance(size);
-    DSQ_TRY(w.pad(size));
-  }
-  ctx.result.diff_id = out.diff_id;
-  ctx.result.layer_digest = out.digest;
-  ctx.result.layer_size = size;
-  ctx.result.blob_size = out.size;
+  EmittedLayer layer;
+  DSQ_TRY(out.add_layer(
+      enc.compression != Compression::kNone, ctx.plan.layer_size,
+      [&](Sink& sink, EmittedLayer& l) { return emit_layer(ctx.plan, tars, enc, sink, l); }, layer,
+      path));
+  ctx.result.diff_id = layer.diff_id;
+  ctx.result.layer_digest = layer.digest;
+  ctx.result.layer_size = ctx.plan.layer_size;
+  ctx.result.blob_size = layer.size;
   ctx.result.layer_compression = enc.compression;
   return {};
 }
 
-Status write_contents(Context& ctx, ArchiveWriter& w, const Layout& layout, const ImageRef* ref) {
+Status write_contents(Context& ctx, Output& w, const Contents& contents, const ImageRef* ref) {
   const size_t first = ctx.selection.first_layer;
   const bool new_layer = first < ctx.layer_count();
   std::set<std::string> written;
@@ -169,26 +252,26 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const Layout& layout, cons
   for (size_t i = 0; i < first; ++i) {
     const LayerSource& l = ctx.image.layers[i];
     paths.push_back(blob_path(l.blob_digest));
-    if (i >= layout.omit_below && written.insert(l.blob_digest).second)
+    if (i >= contents.omit_below && written.insert(l.blob_digest).second)
       DSQ_TRY(w.add_bytes(paths.back(), l.blob));
     layer_digests.push_back(l.blob_digest);
     diff_ids.push_back(l.diff_id);
     sizes.push_back(l.blob.size());
     media_types.push_back(oci_layer_media_type(l.compression));
   }
-  // Without digest names (a stream of an uncompressed layer) only the classic layout is written.
-  bool oci = true;
+  bool oci = contents.oci;
   if (new_layer) {
     paths.emplace_back();
-    DSQ_TRY(write_new_layer(ctx, w, layout, paths.back()));
-    oci = paths.back() == blob_path(ctx.result.layer_digest);
+    DSQ_TRY(write_new_layer(ctx, w, paths.back()));
+    // Without a digest name (an uncompressed layer in a stream) only manifest.json can name it.
+    oci = oci && paths.back() == blob_path(ctx.result.layer_digest);
     layer_digests.push_back(ctx.result.layer_digest);
     diff_ids.push_back(ctx.result.diff_id);
     sizes.push_back(ctx.result.blob_size);
     media_types.push_back(oci_layer_media_type(ctx.result.layer_compression));
   }
   // A daemon reading the stream loads the image once it has the metadata, whatever follows.
-  if (layout.commit_point) defer_interrupts(true);
+  if (contents.commit_point) defer_interrupts(true);
 
   ConfigEdit edit;
   edit.created = rfc3339_now(ctx.opts.source_date_epoch);
@@ -197,12 +280,11 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const Layout& layout, cons
   if (new_layer) edit.new_diff_id = ctx.result.diff_id;
   edit.comment = ctx.opts.message;
   edit.write_history = ctx.image.has_history;
-  ctx.result.metadata_offset = w.pos();
+  ctx.result.metadata_offset = w.bytes();
   DSQ_TRY(rewrite_config(ctx.image.config, edit, ctx.result.config));
   ctx.result.image_id = sha256_digest(ctx.result.config);
   ctx.result.chain_id = chain_id(diff_ids);
   DSQ_TRY(w.add(blob_path(ctx.result.image_id), ctx.result.config));
-
   if (oci) {
     std::string manifest =
         "{\"schemaVersion\":2,\"mediaType\":\"application/"
@@ -236,15 +318,15 @@ Status write_contents(Context& ctx, ArchiveWriter& w, const Layout& layout, cons
   for (size_t i = 0; i < paths.size(); ++i)
     docker_manifest += (i ? "," : "") + json_quote(paths[i]);
   docker_manifest += "]}]";
-  DSQ_TRY(w.add("manifest.json", docker_manifest));
+  if (contents.docker) DSQ_TRY(w.add("manifest.json", docker_manifest));
   if (oci) DSQ_TRY(w.add("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
-  if (ref) {
+  if (ref && contents.docker) {
     std::string repositories = "{" + json_quote(ref->repo) + ":{" + json_quote(ref->tag) + ":" +
                                json_quote(std::string(digest_hex(ctx.result.image_id))) + "}}";
     DSQ_TRY(w.add("repositories", repositories));
   }
   DSQ_TRY(w.finish());
-  ctx.result.archive_bytes = w.pos();
+  ctx.result.archive_bytes = w.bytes();
   return {};
 }
 
@@ -278,42 +360,62 @@ Status stream_to_daemon(Context& ctx, bool omit_known_layers) {
   ImageRef ref;
   const ImageRef* tag = nullptr;
   DSQ_TRY(parse_tag(ctx, ref, tag));
-  Layout layout;
-  layout.commit_point = true;
+  Contents contents;
+  contents.commit_point = true;
   // Only a classic store is known to skip the files of layers it has (it looks each chain up
   // before opening the file); the source's kept layers are there, since it was just saved.
   if (omit_known_layers && ctx.opts.daemon_image() && !ctx.containerd_store)
-    layout.omit_below = ctx.selection.first_layer;
-  ctx.omitted_layers = layout.omit_below;
+    contents.omit_below = ctx.selection.first_layer;
+  ctx.omitted_layers = contents.omit_below;
   Sink* body = nullptr;
   DSQ_TRY(ctx.docker.begin_load(body));
-  ArchiveWriter w(*body, archive_mtime(ctx));
+  TarOutput w(*body, archive_mtime(ctx), -1, temp_dir(ctx.opts.tmp_dir));
   ctx.streamed = true;
-  Status st = write_contents(ctx, w, layout, tag);
+  Status st = write_contents(ctx, w, contents, tag);
   return st.ok() ? st : ctx.docker.abandon_load(st);
 }
 
-Status write_image(Context& ctx) {
-  ImageRef ref;
-  const ImageRef* tag = nullptr;
-  DSQ_TRY(parse_tag(ctx, ref, tag));
+namespace {
+
+// An OCI layout directory at `out`, built beside it and renamed into place.
+Status write_directory(Context& ctx, const std::string& out, const ImageRef* tag) {
+  // rename(2) replaces an empty directory, nothing else.
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec) &&
+      !(std::filesystem::is_directory(out, ec) && std::filesystem::is_empty(out, ec)))
+    return Status::error(out + ": already exists (an oci output must be a new or empty directory)");
+  size_t slash = out.find_last_of('/', out.size() > 1 ? out.size() - 2 : 0);
+  std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
+  std::string temp;
+  DSQ_TRY(create_temp_dir(parent, "oci-layout", temp));
+  DirOutput w(temp);
+  Contents contents;
+  contents.docker = false;
+  Status result = write_contents(ctx, w, contents, tag);
+  if (result.ok() && rename(temp.c_str(), out.c_str()) != 0)
+    result = Status::error(out + ": cannot rename the layout into place: " + std::strerror(errno));
+  if (!result.ok()) {
+    discard_temps_under(temp);
+    return result;
+  }
+  forget_temps_under(temp);
+  return {};
+}
+
+// An archive file at `out` (a temporary name, renamed into place), or standard output for "-".
+Status write_archive(Context& ctx, const std::string& out, const Contents& contents,
+                     const ImageRef* tag, bool keep_for_load) {
   const int64_t mtime = archive_mtime(ctx);
-  const std::string& out = ctx.opts.output_path;
-  const bool load = ctx.opts.load();
-  if (load && !ctx.opts.daemon_image()) DSQ_TRY(connect_daemon(ctx));
-  if (out.empty()) return stream_to_daemon(ctx, true);
+  const std::string spool_dir = temp_dir(ctx.opts.tmp_dir);
   if (out == "-") {
-    // Standard output: an archive built in an unlinked file in the temp directory, then copied.
+    // Built in an unlinked file in the temp directory, then copied out.
     int fd = -1;
-    std::string spool = temp_dir(ctx.opts.tmp_dir);
-    DSQ_TRY(create_anonymous_file(spool, fd));
-    FdSink sink(fd, spool + " (archive spool)");
-    ArchiveWriter w(sink, mtime);
-    Layout layout;
-    layout.rewrite_fd = fd;
-    Status st = write_contents(ctx, w, layout, tag);
-    if (st.ok()) st = copy_to_stdout(fd, w.pos());
-    if (st.ok() && load) {
+    DSQ_TRY(create_anonymous_file(spool_dir, fd));
+    FdSink sink(fd, spool_dir + " (archive spool)");
+    TarOutput w(sink, mtime, fd, spool_dir);
+    Status st = write_contents(ctx, w, contents, tag);
+    if (st.ok()) st = copy_to_stdout(fd, w.bytes());
+    if (st.ok() && keep_for_load) {
       ctx.archive_fd = fd;
       return {};
     }
@@ -327,11 +429,9 @@ Status write_image(Context& ctx) {
   int fd = -1;
   DSQ_TRY(create_temp_file(dir, base, temp, fd));
   FdSink sink(fd, out);
-  ArchiveWriter w(sink, mtime);
-  Layout layout;
-  layout.rewrite_fd = fd;
-  Status st = write_contents(ctx, w, layout, tag);
-  if (st.ok() && load) {
+  TarOutput w(sink, mtime, fd, spool_dir);
+  Status st = write_contents(ctx, w, contents, tag);
+  if (st.ok() && keep_for_load) {
     ctx.archive_fd = dup(fd);
     if (ctx.archive_fd < 0) st = Status::error(out + ": " + std::strerror(errno));
   }
@@ -341,6 +441,29 @@ Status write_image(Context& ctx) {
     return st;
   }
   return commit_temp_file(temp, out);
+}
+
+}  // namespace
+
+Status write_image(Context& ctx) {
+  ImageRef ref;
+  const ImageRef* tag = nullptr;
+  DSQ_TRY(parse_tag(ctx, ref, tag));
+  const std::string& out = ctx.opts.output_path;
+  const std::string& format = ctx.opts.output_format;
+  const bool load = ctx.opts.load();
+  if (load && !ctx.opts.daemon_image()) DSQ_TRY(connect_daemon(ctx));
+  if (out.empty()) return stream_to_daemon(ctx, true);
+  if (format == "oci") {
+    DSQ_TRY(write_directory(ctx, out, tag));
+  } else {
+    Contents contents;
+    contents.docker = format == "docker-archive";
+    DSQ_TRY(write_archive(ctx, out, contents, tag, load && contents.docker));
+  }
+  // An OCI output is not what the daemon loads: the load gets its own stream.
+  if (load && format != "docker-archive") return stream_to_daemon(ctx, true);
+  return {};
 }
 
 }  // namespace dsq

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,26 +13,33 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 namespace dsq {
 
 namespace {
 
-constexpr size_t kMaxTemps = 64;
+// Room for an OCI directory output of a many-layer image (a file per blob). Untouched slots
+// cost no memory.
+constexpr size_t kMaxTemps = 1024;
 constexpr size_t kMaxPath = 4096;
 std::array<std::array<char, kMaxPath>, kMaxTemps> g_temps{};
 std::array<std::atomic<bool>, kMaxTemps> g_used{};
+std::array<bool, kMaxTemps> g_is_dir{};
 std::mutex g_registry_mutex;
 
-void register_temp(const std::string& path) {
+Status register_temp(const std::string& path, bool dir = false) {
   std::lock_guard lock(g_registry_mutex);
   for (size_t i = 0; i < kMaxTemps; ++i) {
     if (!g_used[i].load()) {
       std::strncpy(g_temps[i].data(), path.c_str(), kMaxPath - 1);
+      g_is_dir[i] = dir;
       g_used[i].store(true);
-      return;
+      return {};
     }
   }
+  return Status::error(path + ": too many temporary files at once");
 }
 
 void unregister_temp(const std::string& path) {
@@ -40,9 +48,12 @@ void unregister_temp(const std::string& path) {
     if (g_used[i].load() && path == g_temps[i].data()) g_used[i].store(false);
 }
 
+// Files first, then directories, newest first (children were registered after their parents).
 void remove_all_temps() {
   for (size_t i = 0; i < kMaxTemps; ++i)
-    if (g_used[i].load()) unlink(g_temps[i].data());
+    if (g_used[i].load() && !g_is_dir[i]) unlink(g_temps[i].data());
+  for (size_t i = kMaxTemps; i-- > 0;)
+    if (g_used[i].load() && g_is_dir[i]) rmdir(g_temps[i].data());
 }
 
 // Set from the moment the daemon has the whole archive to load (the commit point) until the
@@ -99,7 +110,7 @@ Status create_temp_file(const std::string& dir, const std::string& stem, std::st
   pthread_sigmask(SIG_BLOCK, &all, &old);
   fd = mkostemp(buf.data(), O_CLOEXEC);
   int err = errno;
-  if (fd >= 0) register_temp(buf);
+  if (fd >= 0) (void)register_temp(buf);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (fd < 0)
     return Status::error(pattern + ": cannot create temporary file: " + std::strerror(err));
@@ -131,6 +142,68 @@ Status commit_temp_file(const std::string& temp_path, const std::string& final_p
 void discard_temp_file(const std::string& temp_path) {
   unlink(temp_path.c_str());
   unregister_temp(temp_path);
+}
+
+Status create_temp_dir(const std::string& parent, const std::string& stem, std::string& path) {
+  std::string buf = (parent.empty() ? "." : parent) + "/." + stem + ".XXXXXX";
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  bool made = mkdtemp(buf.data()) != nullptr;
+  int err = errno;
+  Status st = made ? register_temp(buf, true) : Status{};
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!made)
+    return Status::error(buf + ": cannot create temporary directory: " + std::strerror(err));
+  path = buf;
+  return st;
+}
+
+Status create_in_temp_dir(const std::string& path, bool dir, int& fd) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  fd = -1;
+  bool made = dir ? mkdir(path.c_str(), 0755) == 0
+                  : (fd = open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644)) >= 0;
+  int err = errno;
+  Status st = made ? register_temp(path, dir) : Status{};
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!made) return Status::error(path + ": cannot create: " + std::strerror(err));
+  return st;
+}
+
+void forget_temps_under(const std::string& dir) {
+  std::lock_guard lock(g_registry_mutex);
+  for (size_t i = 0; i < kMaxTemps; ++i) {
+    std::string_view p = g_temps[i].data();
+    if (g_used[i].load() && (p == dir || (p.starts_with(dir) && p[dir.size()] == '/')))
+      g_used[i].store(false);
+  }
+}
+
+void discard_temps_under(const std::string& dir) {
+  std::vector<std::pair<std::string, bool>> found;
+  {
+    std::lock_guard lock(g_registry_mutex);
+    for (size_t i = 0; i < kMaxTemps; ++i) {
+      std::string_view p = g_temps[i].data();
+      if (g_used[i].load() && (p == dir || (p.starts_with(dir) && p[dir.size()] == '/')))
+        found.emplace_back(std::string(p), g_is_dir[i]);
+    }
+  }
+  for (auto& [p, is_dir] : found)
+    if (!is_dir) unlink(p.c_str());
+  for (auto it = found.rbegin(); it != found.rend(); ++it)
+    if (it->second) rmdir(it->first.c_str());
+  forget_temps_under(dir);
+}
+
+void rename_temp(const std::string& from, const std::string& to) {
+  std::lock_guard lock(g_registry_mutex);
+  for (size_t i = 0; i < kMaxTemps; ++i)
+    if (g_used[i].load() && from == g_temps[i].data())
+      std::strncpy(g_temps[i].data(), to.c_str(), kMaxPath - 1);
 }
 
 void defer_interrupts(bool defer) { g_defer_interrupts.store(defer); }

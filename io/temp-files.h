@@ -17,6 +17,16 @@ Status create_anonymous_file(const std::string& dir, int& fd);
 Status commit_temp_file(const std::string& temp_path, const std::string& final_path);
 // Removes a registered temp file now.
 void discard_temp_file(const std::string& temp_path);
+// A directory output built in place: `parent/.<stem>.XXXXXX`, registered; then files and
+// subdirectories inside it, each registered as it is created (removed, files first, on failure
+// or interrupt). forget_temps_under() once the directory has been renamed into place;
+// discard_temps_under() removes everything registered under it now; rename_temp() follows a
+// registered file that was renamed inside it.
+Status create_temp_dir(const std::string& parent, const std::string& stem, std::string& path);
+Status create_in_temp_dir(const std::string& path, bool dir, int& fd);
+void forget_temps_under(const std::string& dir);
+void discard_temps_under(const std::string& dir);
+void rename_temp(const std::string& from, const std::string& to);
 // Installs SIGINT/SIGTERM (remove temps, exit 130/143) and SIGBUS handlers.
 void install_signal_handlers();
 // While deferred, SIGINT/SIGTERM are only recorded: for the stretch after which stopping would
