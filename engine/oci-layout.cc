@@ -3,6 +3,8 @@
 #include <simdjson.h>
 #include <sys/utsname.h>
 
+#include <set>
+
 #include "io/json.h"
 #include "io/sha256.h"
 
@@ -226,19 +228,22 @@ Status read_oci_layout(const std::string& where, const BlobLookup& lookup, const
   std::vector<Descriptor> all;
   DSQ_TRY(read_descriptors(doc, where + ":index.json", all));
   std::vector<Descriptor> named;
-  std::string names;
+  std::string names;             // every name, for messages
+  std::set<std::string> images;  // one name per image
   for (const Descriptor& d : all) {
     if (!ref.empty() && (d.ref_name == ref || d.image_name == ref)) named.push_back(d);
-    const std::string& n = d.ref_name.empty() ? d.image_name : d.ref_name;
-    if (!n.empty() && names.find("'" + n + "'") == std::string::npos)
-      names += (names.empty() ? "'" : ", '") + n + "'";
+    for (const std::string& n : {d.ref_name, d.image_name})
+      if (!n.empty() && names.find("'" + n + "'") == std::string::npos)
+        names += (names.empty() ? "'" : ", '") + n + "'";
+    if (!d.ref_name.empty() || !d.image_name.empty())
+      images.insert(d.image_name.empty() ? d.ref_name : d.image_name);
   }
   if (!ref.empty() && named.empty())
     return Status::error(where + ":index.json: no image named '" + ref + "'" +
                          (names.empty() ? "" : " (it has " + names + ")"));
-  if (ref.empty() && names.find(", ") != std::string::npos)
-    return Status::error(where + ":index.json: holds several images (" + names +
-                         "); name one as " + "oci:DIR:REF or oci-archive:PATH:REF");
+  if (ref.empty() && images.size() > 1)
+    return Status::error(where + ":index.json: holds several images (" + names + "); name one as " +
+                         "oci:DIR:REF or oci-archive:PATH:REF");
   Descriptor top;
   DSQ_TRY(pick(ref.empty() ? all : named, platform, where + ":index.json", top));
   out.image_name = top.image_name.empty() ? top.ref_name : top.image_name;

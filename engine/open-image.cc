@@ -267,16 +267,20 @@ struct InputSpec {
   std::string ref;
 };
 
-// "oci:DIR[:REF]": a REF is split off at the last colon unless the whole text names a file.
+// "oci:DIR[:REF]": the path is the shortest prefix before a colon that exists (a ref such as
+// "docker.io/app:1" has colons of its own); with none, the whole text.
 void split_ref(const std::string& text, InputSpec& spec) {
   struct stat st {};
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || stat(text.c_str(), &st) == 0) {
-    spec.path = text;
-    return;
+  spec.path = text;
+  if (stat(text.c_str(), &st) == 0) return;
+  for (size_t colon = text.find(':'); colon != std::string::npos;
+       colon = text.find(':', colon + 1)) {
+    if (stat(text.substr(0, colon).c_str(), &st) == 0) {
+      spec.path = text.substr(0, colon);
+      spec.ref = text.substr(colon + 1);
+      return;
+    }
   }
-  spec.path = text.substr(0, colon);
-  spec.ref = text.substr(colon + 1);
 }
 
 InputSpec parse_input(const std::string& text) {

@@ -420,8 +420,7 @@ TEST_F(BadInput, ManifestNamesMissingBlob) {
   size_t layers = a.find("\"Layers\":[\"blobs/sha256/", at);
   a[layers + 24] = a[layers + 24] == '0' ? '1' : '0';
   expect_failure(a, ":blobs/sha256/");
-  EXPECT_NE(err_.find(": missing from the archive"), std::string::npos)
-      << err_;
+  EXPECT_NE(err_.find(": missing from the archive"), std::string::npos) << err_;
 }
 
 TEST_F(BadInput, LayerDigestDiffersFromDiffId) {
