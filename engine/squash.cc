@@ -3,7 +3,6 @@
 #include "engine/squash.h"
 
 #include <tbb/global_control.h>
-#include <tbb/task_arena.h>
 
 #include <chrono>
 #include <fstream>
@@ -85,9 +84,10 @@ Status squash(Context& ctx) {
   if (ctx.opts.load()) DSQ_TRY(timed(ctx, "load", load_into_daemon, archive));
   uint64_t entries = 0, path_bytes = 0;
   for (const LayerIndex& l : ctx.index) entries += l.entries.size(), path_bytes += l.arena.size();
-  ctx.result.memory_bound =
-      memory_bound(entries, path_bytes, tbb::this_task_arena::max_concurrency(),
-                   ctx.result.layer_compression != Compression::kNone);
+  ctx.result.memory_bound = memory_bound(entries, path_bytes,
+                                         static_cast<unsigned>(tbb::global_control::active_value(
+                                             tbb::global_control::max_allowed_parallelism)),
+                                         ctx.result.layer_compression != Compression::kNone);
   return {};
 }
 

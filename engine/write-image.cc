@@ -13,7 +13,7 @@
 // gets an archive built in an anonymous temp file.
 #include <fcntl.h>
 #include <sys/sendfile.h>
-#include <tbb/task_arena.h>
+#include <tbb/global_control.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -221,7 +221,8 @@ LayerEncoding encoding(const Context& ctx) {
   e.compression = ctx.opts.compression.value_or(
       ctx.containerd_store && ctx.opts.load() ? Compression::kGzip : Compression::kNone);
   e.level = ctx.opts.compression_level ? ctx.opts.compression_level : default_level(e.compression);
-  e.workers = static_cast<unsigned>(tbb::this_task_arena::max_concurrency());
+  e.workers = static_cast<unsigned>(
+      tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
   return e;
 }
 
