@@ -157,7 +157,7 @@ class HashingSink final : public Sink {
 }  // namespace
 
 uint64_t memory_bound(uint64_t entries, uint64_t path_bytes, unsigned workers, bool compressed) {
-  constexpr uint64_t kPerEntry = 96 + 96 + 88;  // index (with vector slack), path map, plan
+  constexpr uint64_t kPerEntry = 96 + 112 + 88;  // index (with vector slack), path map, plan
   constexpr uint64_t kWindow = (8u << 20) + (2u << 20);  // index release step + decoder
   constexpr uint64_t kBase = 24u << 20;
   // zstd's workers each hold a job's input and output (about 2x its 8 MiB job at level 3).

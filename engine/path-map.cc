@@ -81,10 +81,12 @@ void init_barriers(Barriers& b, size_t nodes) {
   b.opaque.assign(nodes, -1);
   b.subtree_eff.assign(nodes, -1);
   b.opaque_above.assign(nodes, -1);
+  b.nondir_above.assign(nodes, kNoRank);
   b.winner.assign(nodes, kNoRank);
 }
 
-void propagate(Barriers& b, const std::vector<uint32_t>& parent) {
+// `nondir`: max rank of a non-directory at each node (consumed).
+void propagate(Barriers& b, const std::vector<uint32_t>& parent, std::vector<uint64_t> nondir) {
   for (size_t n = 0; n < parent.size(); ++n) {
     uint32_t p = parent[n];
     if (p == kNoNode) {
@@ -93,6 +95,7 @@ void propagate(Barriers& b, const std::vector<uint32_t>& parent) {
     }
     b.subtree_eff[n] = std::max(b.subtree[n], b.subtree_eff[p]);
     b.opaque_above[n] = std::max(b.opaque[p], b.opaque_above[p]);
+    b.nondir_above[n] = std::max(nondir[p], b.nondir_above[p]);
   }
 }
 
@@ -123,8 +126,10 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
 
   init_barriers(map.lo, map.size());
   init_barriers(map.hi, map.size());
+  std::vector<uint64_t> lo_nondir(map.size(), kNoRank), hi_nondir(map.size(), kNoRank);
   for (uint32_t li = 0; li < layers.size(); ++li) {
     Barriers& b = li < first_squashed ? map.lo : map.hi;
+    auto& nondir = li < first_squashed ? lo_nondir : hi_nondir;
     auto level = static_cast<int16_t>(li);
     const auto& entries = layers[li].entries;
     for (uint32_t i = 0; i < entries.size(); ++i) {
@@ -135,14 +140,18 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
           break;
         case EntryKind::kDir:
           break;
-        default:
+        case EntryKind::kWhiteout:
           b.subtree[n] = std::max(b.subtree[n], level);
-          break;  // whiteouts, non-dirs
+          break;
+        default:  // non-directories
+          b.subtree[n] = std::max(b.subtree[n], level);
+          nondir[n] = std::max(nondir[n], make_rank(li, i));
+          break;
       }
     }
   }
-  propagate(map.lo, map.parent);
-  propagate(map.hi, map.parent);
+  propagate(map.lo, map.parent, std::move(lo_nondir));
+  propagate(map.hi, map.parent, std::move(hi_nondir));
 
   for (uint32_t li = 0; li < layers.size(); ++li) {
     Barriers& b = li < first_squashed ? map.lo : map.hi;
@@ -152,6 +161,7 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
       if (is_marker(entries[i].kind)) continue;
       uint32_t n = map.node_of[li][i];
       if (b.subtree_eff[n] > level || b.opaque_above[n] > level) continue;  // hidden from above
+      if (b.nondir_above[n] > make_rank(li, i)) continue;  // replaced later in its own layer
       b.winner[n] = std::max(b.winner[n], make_rank(li, i));
     }
   }

@@ -31,7 +31,10 @@ struct Barriers {
   std::vector<int16_t> opaque;        // opaque marker in this directory
   std::vector<int16_t> subtree_eff;   // max subtree barrier at this path or an ancestor
   std::vector<int16_t> opaque_above;  // max opaque barrier at a proper ancestor
-  std::vector<uint64_t> winner;       // rank of the visible winning entry, kNoRank for none
+  // Max rank of a non-directory at a proper ancestor: within one layer, a file that replaces a
+  // directory hides what the layer put under it before (tar order), not what comes after.
+  std::vector<uint64_t> nondir_above;
+  std::vector<uint64_t> winner;  // rank of the visible winning entry, kNoRank for none
   // True when something of this group hides lower content at or above `node`.
   bool hides(uint32_t node) const { return subtree_eff[node] >= 0 || opaque_above[node] >= 0; }
 };

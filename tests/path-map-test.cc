@@ -58,6 +58,14 @@ TEST(PathMap, LaterDuplicateInOneLayerWins) {
   EXPECT_EQ(s.entries, (std::vector<std::string>{"f a", "f b"}));
 }
 
+// Found by fuzz-squash: within one layer, a file written over a directory (tar order) removes
+// what the layer put under it before, as an unpacker applying the tar in order does.
+TEST(PathMap, FileOverDirectoryLaterInOneLayerHidesItsEarlierChildren) {
+  auto s = squash_spec("layer\ndir e\nfile e/f/g x\nfile e y\nlayer\nfile b x\n");
+  EXPECT_SAME_TREE(s);
+  EXPECT_EQ(s.entries, (std::vector<std::string>{"f b", "f e"}));
+}
+
 TEST(PathMap, NameSpellingsAreOnePath) {
   auto s = squash_spec("layer\ndir ./d/\nfile ./d/a one\nlayer\nfile d//a two\ndir d\n");
   EXPECT_SAME_TREE(s);

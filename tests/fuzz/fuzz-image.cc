@@ -52,37 +52,57 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string layer = tar_of({{"etc/a", "one"}, {"etc/b", "two"}});
   static const std::string top = tar_of({{"etc/a", "three"}, {"etc/.wh.b", ""}});
   const std::string l1 = sha256_digest(layer), l2 = sha256_digest(top);
-  const std::string config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
-                             "\"layers\",\"diff_ids\":[\"" + l1 + "\",\"" + l2 + "\"]},"
-                             "\"history\":[{\"created_by\":\"a\"},{\"created_by\":\"b\"}]}";
+  const std::string config =
+      "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+      "\"layers\",\"diff_ids\":[\"" +
+      l1 + "\",\"" + l2 +
+      "\"]},"
+      "\"history\":[{\"created_by\":\"a\"},{\"created_by\":\"b\"}]}";
   const std::string cd = sha256_digest(config);
-  const std::string manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
-                               "manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd."
-                               "oci.image.config.v1+json\",\"digest\":\"" + cd + "\",\"size\":" +
-                               std::to_string(config.size()) + "},\"layers\":[{\"mediaType\":"
-                               "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" + l1 +
-                               "\",\"size\":" + std::to_string(layer.size()) + "},{\"mediaType\":"
-                               "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" + l2 +
-                               "\",\"size\":" + std::to_string(top.size()) + "}]}";
-  const std::string docker = "[{\"Config\":\"" + blob(cd) + "\",\"RepoTags\":[\"x:y\"],"
-                             "\"Layers\":[\"" + blob(l1) + "\",\"" + blob(l2) + "\"]}]";
+  const std::string manifest =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+      "manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd."
+      "oci.image.config.v1+json\",\"digest\":\"" +
+      cd + "\",\"size\":" + std::to_string(config.size()) +
+      "},\"layers\":[{\"mediaType\":"
+      "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" +
+      l1 + "\",\"size\":" + std::to_string(layer.size()) +
+      "},{\"mediaType\":"
+      "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" +
+      l2 + "\",\"size\":" + std::to_string(top.size()) + "}]}";
+  const std::string docker = "[{\"Config\":\"" + blob(cd) +
+                             "\",\"RepoTags\":[\"x:y\"],"
+                             "\"Layers\":[\"" +
+                             blob(l1) + "\",\"" + blob(l2) + "\"]}]";
   std::vector<std::pair<std::string, std::string>> files = {
       {blob(l1), layer}, {blob(l2), top}, {blob(sha256_digest(manifest)), manifest}};
   if (data[0] % 4 != 3) {
-    const std::pair<std::string, std::string> tokens[] = {
-        {"@CD", cd},       {"@L1", l1},       {"@L2", l2},
-        {"@MD", sha256_digest(manifest)},     {"@MS", std::to_string(manifest.size())},
-        {"@CP", blob(cd)}, {"@P1", blob(l1)}, {"@P2", blob(l2)}};
+    const std::pair<std::string, std::string> tokens[] = {{"@CD", cd},
+                                                          {"@L1", l1},
+                                                          {"@L2", l2},
+                                                          {"@MD", sha256_digest(manifest)},
+                                                          {"@MS", std::to_string(manifest.size())},
+                                                          {"@CP", blob(cd)},
+                                                          {"@P1", blob(l1)},
+                                                          {"@P2", blob(l2)}};
     for (const auto& [token, value] : tokens)
       for (size_t at = input.find(token); at != std::string::npos; at = input.find(token, at))
         input.replace(at, token.size(), value), at += value.size();
   }
   std::string archive;
   switch (data[0] % 4) {
-    case 0: files.push_back({blob(cd), config}), files.push_back({"manifest.json", input}); break;
-    case 1: files.push_back({blob(cd), input}), files.push_back({"manifest.json", docker}); break;
-    case 2: files.push_back({blob(cd), config}), files.push_back({"index.json", input}); break;
-    default: archive = input; break;
+    case 0:
+      files.push_back({blob(cd), config}), files.push_back({"manifest.json", input});
+      break;
+    case 1:
+      files.push_back({blob(cd), input}), files.push_back({"manifest.json", docker});
+      break;
+    case 2:
+      files.push_back({blob(cd), config}), files.push_back({"index.json", input});
+      break;
+    default:
+      archive = input;
+      break;
   }
   if (archive.empty()) archive = tar_of(files);
   int fd = memfd_create("image", 0);

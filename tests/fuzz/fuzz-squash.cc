@@ -31,14 +31,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string path = kPaths[data[i + 1] % kPathCount];
     const std::string other = kPaths[(data[i + 1] / kPathCount) % kPathCount];
     switch (data[i] % 8) {
-      case 0: spec += "file " + path + " v" + std::to_string(data[i] >> 3) + "\n"; break;
-      case 1: spec += "dir " + path + " mode=07" + std::to_string(data[i] % 2 + 5) + "5\n"; break;
-      case 2: spec += "symlink " + path + " " + other + "\n"; break;
-      case 3: spec += "hardlink " + path + " " + other + "\n"; break;
-      case 4: spec += "whiteout " + path + "\n"; break;
-      case 5: spec += "opaque " + path + "\n"; break;
-      case 6: spec += "layer\n", ++layers; break;
-      default: spec += "file " + path + " x mode=0600\n"; break;
+      case 0:
+        spec += "file " + path + " v" + std::to_string(data[i] >> 3) + "\n";
+        break;
+      case 1:
+        spec += "dir " + path + " mode=07" + std::to_string(data[i] % 2 + 5) + "5\n";
+        break;
+      case 2:
+        spec += "symlink " + path + " " + other + "\n";
+        break;
+      case 3:
+        spec += "hardlink " + path + " " + other + "\n";
+        break;
+      case 4:
+        spec += "whiteout " + path + "\n";
+        break;
+      case 5:
+        spec += "opaque " + path + "\n";
+        break;
+      case 6:
+        spec += "layer\n", ++layers;
+        break;
+      default:
+        spec += "file " + path + " x mode=0600\n";
+        break;
     }
   }
   const size_t kept = data[0] % layers;
