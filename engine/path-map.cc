@@ -81,22 +81,37 @@ void init_barriers(Barriers& b, size_t nodes) {
   b.opaque.assign(nodes, -1);
   b.subtree_eff.assign(nodes, -1);
   b.opaque_above.assign(nodes, -1);
-  b.nondir_above.assign(nodes, kNoRank);
+  b.erased_until.assign(nodes, kNoRank);
   b.winner.assign(nodes, kNoRank);
+  b.implied.assign(nodes, 0);
 }
 
-// `nondir`: max rank of a non-directory at each node (consumed).
-void propagate(Barriers& b, const std::vector<uint32_t>& parent, std::vector<uint64_t> nondir) {
+// Max ranks per node of the group's whiteouts (`erase`) and non-directories (`nondir`).
+struct RankBarriers {
+  std::vector<uint64_t> erase, nondir;
+};
+
+void propagate(Barriers& b, const std::vector<uint32_t>& parent, const RankBarriers& r) {
   for (size_t n = 0; n < parent.size(); ++n) {
     uint32_t p = parent[n];
     if (p == kNoNode) {
       b.subtree_eff[n] = b.subtree[n];
+      b.erased_until[n] = r.erase[n];
       continue;
     }
     b.subtree_eff[n] = std::max(b.subtree[n], b.subtree_eff[p]);
     b.opaque_above[n] = std::max(b.opaque[p], b.opaque_above[p]);
-    b.nondir_above[n] = std::max(nondir[p], b.nondir_above[p]);
+    b.erased_until[n] = std::max({r.erase[n], b.erased_until[p], r.nondir[p]});
   }
+}
+
+// Whether an entry of `rank` at `node` survives the group's later barriers: whiteouts,
+// non-directories and opaque markers of higher layers, and the removals its own layer makes
+// after it.
+bool visible(const Barriers& b, uint32_t node, uint64_t rank) {
+  auto level = static_cast<int16_t>(rank_layer(rank));
+  return b.subtree_eff[node] <= level && b.opaque_above[node] <= level &&
+         b.erased_until[node] <= rank;
 }
 
 }  // namespace
@@ -126,10 +141,12 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
 
   init_barriers(map.lo, map.size());
   init_barriers(map.hi, map.size());
-  std::vector<uint64_t> lo_nondir(map.size(), kNoRank), hi_nondir(map.size(), kNoRank);
+  RankBarriers lo_ranks{std::vector<uint64_t>(map.size(), kNoRank),
+                        std::vector<uint64_t>(map.size(), kNoRank)};
+  RankBarriers hi_ranks = lo_ranks;
   for (uint32_t li = 0; li < layers.size(); ++li) {
     Barriers& b = li < first_squashed ? map.lo : map.hi;
-    auto& nondir = li < first_squashed ? lo_nondir : hi_nondir;
+    RankBarriers& ranks = li < first_squashed ? lo_ranks : hi_ranks;
     auto level = static_cast<int16_t>(li);
     const auto& entries = layers[li].entries;
     for (uint32_t i = 0; i < entries.size(); ++i) {
@@ -142,28 +159,40 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
           break;
         case EntryKind::kWhiteout:
           b.subtree[n] = std::max(b.subtree[n], level);
+          ranks.erase[n] = std::max(ranks.erase[n], make_rank(li, i));
           break;
         default:  // non-directories
           b.subtree[n] = std::max(b.subtree[n], level);
-          nondir[n] = std::max(nondir[n], make_rank(li, i));
+          ranks.nondir[n] = std::max(ranks.nondir[n], make_rank(li, i));
           break;
       }
     }
   }
-  propagate(map.lo, map.parent, std::move(lo_nondir));
-  propagate(map.hi, map.parent, std::move(hi_nondir));
+  propagate(map.lo, map.parent, lo_ranks);
+  propagate(map.hi, map.parent, hi_ranks);
 
+  // The newest entry that creates each directory as a parent: an opaque marker creates its own
+  // directory, any other entry (a whiteout names the path it deletes) its path's parent.
+  std::vector<uint64_t> lo_created(map.size(), kNoRank), hi_created(map.size(), kNoRank);
   for (uint32_t li = 0; li < layers.size(); ++li) {
     Barriers& b = li < first_squashed ? map.lo : map.hi;
-    auto level = static_cast<int16_t>(li);
+    auto& created = li < first_squashed ? lo_created : hi_created;
     const auto& entries = layers[li].entries;
     for (uint32_t i = 0; i < entries.size(); ++i) {
-      if (is_marker(entries[i].kind)) continue;
       uint32_t n = map.node_of[li][i];
-      if (b.subtree_eff[n] > level || b.opaque_above[n] > level) continue;  // hidden from above
-      if (b.nondir_above[n] > make_rank(li, i)) continue;  // replaced later in its own layer
+      uint32_t dir = entries[i].kind == EntryKind::kOpaque ? n : map.parent[n];
+      if (dir != kNoNode) created[dir] = std::max(created[dir], make_rank(li, i));
+      if (is_marker(entries[i].kind)) continue;
+      if (!visible(b, n, make_rank(li, i))) continue;
       b.winner[n] = std::max(b.winner[n], make_rank(li, i));
     }
+  }
+  for (auto [b, created] : {std::pair{&map.lo, &lo_created}, std::pair{&map.hi, &hi_created}}) {
+    for (size_t n = map.size(); n-- > 1;)  // children after parents: fold the ranks upwards
+      if (map.parent[n] != kNoNode)
+        (*created)[map.parent[n]] = std::max((*created)[map.parent[n]], (*created)[n]);
+    for (uint32_t n = 1; n < map.size(); ++n)
+      b->implied[n] = (*created)[n] != kNoRank && visible(*b, n, (*created)[n]);
   }
 
   // Hard links: the content a link shares is that of the newest earlier entry at its target.

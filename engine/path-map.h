@@ -31,10 +31,14 @@ struct Barriers {
   std::vector<int16_t> opaque;        // opaque marker in this directory
   std::vector<int16_t> subtree_eff;   // max subtree barrier at this path or an ancestor
   std::vector<int16_t> opaque_above;  // max opaque barrier at a proper ancestor
-  // Max rank of a non-directory at a proper ancestor: within one layer, a file that replaces a
-  // directory hides what the layer put under it before (tar order), not what comes after.
-  std::vector<uint64_t> nondir_above;
+  // Within one layer, tar order: an entry is hidden by a later whiteout of it or of an
+  // ancestor, or a later non-directory at an ancestor (as unpackers apply a tar entry by
+  // entry). This is the highest such rank; opaque markers cover the whole layer regardless.
+  std::vector<uint64_t> erased_until;
   std::vector<uint64_t> winner;  // rank of the visible winning entry, kNoRank for none
+  // A directory that exists without an entry of its own: unpackers create the parents of every
+  // entry (markers included), and it stays unless removed later. Meaningful where no winner.
+  std::vector<uint8_t> implied;
   // True when something of this group hides lower content at or above `node`.
   bool hides(uint32_t node) const { return subtree_eff[node] >= 0 || opaque_above[node] >= 0; }
 };

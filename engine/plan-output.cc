@@ -83,6 +83,16 @@ struct Planner {
     }
   }
 
+  // Directories the squashed layers create only as parents of entries that are gone since.
+  void add_implied_directories() {
+    for (uint32_t n = 1; n < map.size(); ++n) {
+      if (out_kind[n] != 0 || !map.hi.implied[n] || exists_below(n)) continue;
+      out_kind[n] = 1;
+      add(map.path[n], kNoRank, ItemRole::kParent);
+      ++plan.stats.parents;
+    }
+  }
+
   // The kept base as the squashed layers found it: which paths exist (with implicit parents).
   void collect_base() {
     base_present.assign(map.size(), 0);
@@ -91,8 +101,9 @@ struct Planner {
     if (first_squashed == 0) return;
     for (uint32_t n = 0; n < map.size(); ++n) {
       uint64_t r = map.lo.winner[n];
-      if (r == kNoRank) continue;
-      base_dir[n] = is_dir_kind(entry(r).kind);
+      const bool implied = r == kNoRank && map.lo.implied[n];
+      if (r == kNoRank && !implied) continue;
+      base_dir[n] = implied || is_dir_kind(entry(r).kind);
       for (uint32_t a = n; a != kNoNode && !base_present[a]; a = map.parent[a]) {
         base_present[a] = 1;
         if (a != n) base_dir[a] = base_dir[a] || map.lo.winner[a] == kNoRank;
@@ -257,6 +268,7 @@ Status plan_output(const std::vector<LayerIndex>& layers, const std::vector<Byte
   p.collect_winners();
   p.collect_base();
   p.add_missing_parents();
+  p.add_implied_directories();
   p.add_markers();
   tbb::parallel_sort(
       plan.items.begin(), plan.items.end(),

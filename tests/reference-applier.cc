@@ -80,6 +80,8 @@ std::string Tree::apply(const std::string& tar) {
     std::string path = normalise(archive_entry_pathname(e));
     std::string name = base(path);
     if (name.rfind(".wh.", 0) == 0) {
+      // Docker and containerd create a marker's parent directories like any entry's.
+      ensure_parents(path);
       std::string dir = parent(path);
       if (name == ".wh..wh..opq") {
         for (auto it = nodes_.lower_bound(dir.empty() ? "" : dir + "/");
