@@ -57,15 +57,16 @@ void Tree::remove_subtree(const std::string& path) {
   while (it != nodes_.end() && under(it->first, path)) it = nodes_.erase(it);
 }
 
-void Tree::ensure_parents(const std::string& path) {
-  if (path.empty()) return;
+bool Tree::ensure_parents(const std::string& path) {
+  if (path.empty()) return true;
   std::string p = parent(path);
-  if (nodes_.count(p)) return;
-  ensure_parents(p);
+  if (auto it = nodes_.find(p); it != nodes_.end()) return it->second->type == 'd';
+  if (!ensure_parents(p)) return false;
   auto dir = std::make_shared<Inode>();
   dir->type = 'd';
   dir->mode = 0755;
   nodes_[p] = dir;
+  return true;
 }
 
 std::string Tree::apply(const std::string& tar) {
@@ -81,7 +82,10 @@ std::string Tree::apply(const std::string& tar) {
     std::string name = base(path);
     if (name.rfind(".wh.", 0) == 0) {
       // Docker and containerd create a marker's parent directories like any entry's.
-      ensure_parents(path);
+      if (!ensure_parents(path)) {
+        error = path + ": a parent is not a directory";
+        break;
+      }
       std::string dir = parent(path);
       if (name == ".wh..wh..opq") {
         for (auto it = nodes_.lower_bound(dir.empty() ? "" : dir + "/");
@@ -123,7 +127,10 @@ std::string Tree::apply(const std::string& tar) {
         shared->mtime = inode->mtime;
       }
       remove_subtree(path);
-      ensure_parents(path);
+      if (!ensure_parents(path)) {
+        error = path + ": a parent is not a directory";
+        break;
+      }
       nodes_[path] = shared;
       continue;
     }
@@ -161,7 +168,10 @@ std::string Tree::apply(const std::string& tar) {
       continue;
     }
     remove_subtree(path);
-    ensure_parents(path);
+    if (!ensure_parents(path)) {  // Docker and containerd fail the layer (ENOTDIR)
+      error = path + ": a parent is not a directory";
+      break;
+    }
     nodes_[path] = inode;
   }
   if (error.empty() && rc != ARCHIVE_EOF && rc != ARCHIVE_OK)

@@ -32,7 +32,8 @@ class Tree {
 
  private:
   void remove_subtree(const std::string& path);
-  void ensure_parents(const std::string& path);
+  // Creates the missing parents of `path`; false when one exists but is not a directory.
+  bool ensure_parents(const std::string& path);
   std::map<std::string, std::shared_ptr<Inode>> nodes_;  // "" is the root
 };
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "tests/scenario.h"
@@ -27,12 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   std::string spec = "layer\n";
   size_t layers = 1;
+  std::map<std::string, std::string> mode_of;  // last file mode written at a path
   for (size_t i = 1; i + 1 < size && layers <= 5; i += 2) {
     const std::string path = kPaths[data[i + 1] % kPathCount];
     const std::string other = kPaths[(data[i + 1] / kPathCount) % kPathCount];
     switch (data[i] % 8) {
       case 0:
         spec += "file " + path + " v" + std::to_string(data[i] >> 3) + "\n";
+        mode_of[path] = "0644";
         break;
       case 1:
         spec += "dir " + path + " mode=07" + std::to_string(data[i] % 2 + 5) + "5\n";
@@ -40,9 +43,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 2:
         spec += "symlink " + path + " " + other + "\n";
         break;
-      case 3:
-        spec += "hardlink " + path + " " + other + "\n";
+      case 3: {
+        // A link's header carries its target's mode, as producers write it (unpackers apply
+        // the link header's mode to the shared inode).
+        auto it = mode_of.find(other);
+        const std::string mode = it == mode_of.end() ? "0644" : it->second;
+        spec += "hardlink " + path + " " + other + " mode=" + mode + "\n";
+        mode_of[path] = mode;
         break;
+      }
       case 4:
         spec += "whiteout " + path + "\n";
         break;
@@ -54,6 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       default:
         spec += "file " + path + " x mode=0600\n";
+        mode_of[path] = "0600";
         break;
     }
   }
