@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <tuple>
 #include <unordered_map>
 
 namespace dsq {
@@ -173,26 +174,37 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
 
   // The newest entry that creates each directory as a parent: an opaque marker creates its own
   // directory, any other entry (a whiteout names the path it deletes) its path's parent.
+  // Such a directory is not an entry of its layer, so an opaque marker later in the same layer
+  // removes it too (unpackers spare only the paths the layer itself unpacked).
   std::vector<uint64_t> lo_created(map.size(), kNoRank), hi_created(map.size(), kNoRank);
+  std::vector<uint64_t> lo_opaque(map.size(), kNoRank), hi_opaque(map.size(), kNoRank);
   for (uint32_t li = 0; li < layers.size(); ++li) {
     Barriers& b = li < first_squashed ? map.lo : map.hi;
     auto& created = li < first_squashed ? lo_created : hi_created;
+    auto& opaque = li < first_squashed ? lo_opaque : hi_opaque;
     const auto& entries = layers[li].entries;
     for (uint32_t i = 0; i < entries.size(); ++i) {
       uint32_t n = map.node_of[li][i];
       uint32_t dir = entries[i].kind == EntryKind::kOpaque ? n : map.parent[n];
       if (dir != kNoNode) created[dir] = std::max(created[dir], make_rank(li, i));
+      if (entries[i].kind == EntryKind::kOpaque) opaque[n] = std::max(opaque[n], make_rank(li, i));
       if (is_marker(entries[i].kind)) continue;
       if (!visible(b, n, make_rank(li, i))) continue;
       b.winner[n] = std::max(b.winner[n], make_rank(li, i));
     }
   }
-  for (auto [b, created] : {std::pair{&map.lo, &lo_created}, std::pair{&map.hi, &hi_created}}) {
+  for (auto [b, created, opaque] : {std::tuple{&map.lo, &lo_created, &lo_opaque},
+                                    std::tuple{&map.hi, &hi_created, &hi_opaque}}) {
     for (size_t n = map.size(); n-- > 1;)  // children after parents: fold the ranks upwards
       if (map.parent[n] != kNoNode)
         (*created)[map.parent[n]] = std::max((*created)[map.parent[n]], (*created)[n]);
-    for (uint32_t n = 1; n < map.size(); ++n)
-      b->implied[n] = (*created)[n] != kNoRank && visible(*b, n, (*created)[n]);
+    std::vector<uint64_t> opaque_above(map.size(), kNoRank);  // parents first: fold downwards
+    for (uint32_t n = 1; n < map.size(); ++n) {
+      uint32_t p = map.parent[n];
+      if (p != kNoNode) opaque_above[n] = std::max((*opaque)[p], opaque_above[p]);
+      uint64_t r = (*created)[n];
+      b->implied[n] = r != kNoRank && visible(*b, n, r) && opaque_above[n] <= r;
+    }
   }
 
   // Hard links: the content a link shares is that of the newest earlier entry at its target.
