@@ -214,7 +214,7 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
     for (uint32_t li = 0; li < layers.size(); ++li) {
       const auto& entries = layers[li].entries;
       for (uint32_t i = 0; i < entries.size(); ++i) {
-        if (is_marker(entries[i].kind) || entries[i].kind == EntryKind::kDir) continue;
+        if (is_marker(entries[i].kind)) continue;
         auto it = candidates.find(map.node_of[li][i]);
         if (it != candidates.end()) it->second.push_back(make_rank(li, i));
       }
@@ -233,6 +233,11 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
                              std::string(map.path[node]) + "', which no earlier entry provides");
       }
       uint64_t src = *(it - 1);
+      if (map.entry(layers, src).kind == EntryKind::kDir) {
+        const IndexedEntry& e = map.entry(layers, rank);
+        return Status::error(std::string(layers[rank_layer(rank)].path(e)) + ": hard link to '" +
+                             std::string(map.path[node]) + "', which is a directory");
+      }
       if (map.entry(layers, src).kind == EntryKind::kHardlink) src = source_of.at(src);
       source_of[rank] = src;
       if (rank_layer(rank) >= first_squashed) map.links.push_back({rank, src});

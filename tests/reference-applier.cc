@@ -119,6 +119,10 @@ std::string Tree::apply(const std::string& tar) {
         error = path + ": hard link target " + target + " does not exist";
         break;
       }
+      if (t->second->type == 'd') {  // link(2) refuses directories: the unpack fails
+        error = path + ": hard link to the directory " + target;
+        break;
+      }
       std::shared_ptr<Inode> shared = t->second;
       if (shared->type != 'l') {  // Docker gives the shared inode the link header's attributes
         shared->mode = inode->mode;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tests/scenario.h"
 
@@ -29,9 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string spec = "layer\n";
   size_t layers = 1;
   std::map<std::string, std::string> mode_of;  // last file mode written at a path
+  std::vector<std::string> written;            // paths the current layer has entries at
   for (size_t i = 1; i + 1 < size && layers <= 5; i += 2) {
     const std::string path = kPaths[data[i + 1] % kPathCount];
     const std::string other = kPaths[(data[i + 1] / kPathCount) % kPathCount];
+    if (data[i] % 8 != 5 && data[i] % 8 != 6) written.push_back(path);
     switch (data[i] % 8) {
       case 0:
         spec += "file " + path + " v" + std::to_string(data[i] >> 3) + "\n";
@@ -55,11 +58,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4:
         spec += "whiteout " + path + "\n";
         break;
-      case 5:
-        spec += "opaque " + path + "\n";
+      case 5: {
+        // Producers write a directory's opaque marker before the layer's other entries under
+        // it; after them, unpackers remove some of those entries and not others (whatever was
+        // only created as a parent goes, with its subtree), which no real layer relies on.
+        bool after_children = false;
+        for (const std::string& w : written)
+          after_children = after_children || w.rfind(path + "/", 0) == 0;
+        if (!after_children) spec += "opaque " + path + "\n";
         break;
+      }
       case 6:
         spec += "layer\n", ++layers;
+        written.clear();
         break;
       default:
         spec += "file " + path + " x mode=0600\n";
