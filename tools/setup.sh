@@ -2,7 +2,8 @@
 # needs (only when missing) and builds Release into build/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="$ROOT/build"
+# DSQ_SANITIZE=address|thread builds an instrumented tree in build-address/ or build-thread/.
+BUILD="$ROOT/build${DSQ_SANITIZE:+-$DSQ_SANITIZE}"
 
 BUILD_PACKAGES=(cmake g++ ninja-build pkg-config libtbb-dev libarchive-dev libxxhash-dev libssl-dev
   libsimdjson-dev libboost-dev libbenchmark-dev libgtest-dev libgmock-dev libzstd-dev zlib1g-dev
@@ -23,7 +24,8 @@ install_packages() {
 }
 
 build_release() {
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=${DSQ_SANITIZE:+RelWithDebInfo}${DSQ_SANITIZE:-Release} \
+    -DDSQ_SANITIZE="${DSQ_SANITIZE:-}" >/dev/null
   cmake --build "$BUILD" -j "$(nproc)"
 }
 
