@@ -24,8 +24,9 @@ install_packages() {
 }
 
 build_release() {
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=${DSQ_SANITIZE:+RelWithDebInfo}${DSQ_SANITIZE:-Release} \
-    -DDSQ_SANITIZE="${DSQ_SANITIZE:-}" >/dev/null
+  local type=Release
+  [ -z "${DSQ_SANITIZE:-}" ] || type=RelWithDebInfo
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DDSQ_SANITIZE="${DSQ_SANITIZE:-}" >/dev/null
   cmake --build "$BUILD" -j "$(nproc)"
 }
 
