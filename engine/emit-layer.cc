@@ -12,6 +12,7 @@
 #include <tbb/parallel_pipeline.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -176,7 +177,8 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, const LayerE
   if (compression == Compression::kGzip) DSQ_TRY(out.write(gzip_header().data(), 10));
   uint32_t crc = 0;
   Sha256 hash;
-  Status status;
+  Status status;                    // written by the last (serial) stage only
+  std::atomic<bool> failed{false};  // read by the first stage to stop early
   Cursor next;
   uint64_t remaining = plan.layer_size;
   // Buffers are reused: at most kTokens chunks are in flight, so the pool never runs dry.
@@ -190,7 +192,7 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, const LayerE
       kTokens,
       tbb::make_filter<
           void, Chunk*>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> Chunk* {
-        if (remaining == 0 || !status.ok()) {
+        if (remaining == 0 || failed.load(std::memory_order_relaxed)) {
           fc.stop();
           return nullptr;
         }
@@ -235,6 +237,7 @@ Status emit_layer(const Plan& plan, const std::vector<Bytes>& tars, const LayerE
             status = zstd.write({c->buf.get(), c->size}, out);
           }
         }
+        if (!status.ok()) failed.store(true, std::memory_order_relaxed);
         free_chunks.push(c);
       }));
   DSQ_TRY(status);

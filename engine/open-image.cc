@@ -267,14 +267,14 @@ struct InputSpec {
   std::string ref;
 };
 
-// "oci:DIR[:REF]": the path is the shortest prefix before a colon that exists (a ref such as
+// "oci:DIR[:REF]": the path is the longest prefix before a colon that exists (a ref such as
 // "docker.io/app:1" has colons of its own); with none, the whole text.
 void split_ref(const std::string& text, InputSpec& spec) {
   struct stat st {};
   spec.path = text;
   if (stat(text.c_str(), &st) == 0) return;
-  for (size_t colon = text.find(':'); colon != std::string::npos;
-       colon = text.find(':', colon + 1)) {
+  for (size_t colon = text.rfind(':'); colon != std::string::npos && colon > 0;
+       colon = text.rfind(':', colon - 1)) {
     if (stat(text.substr(0, colon).c_str(), &st) == 0) {
       spec.path = text.substr(0, colon);
       spec.ref = text.substr(colon + 1);

@@ -13,6 +13,7 @@
 // gets an archive built in an anonymous temp file.
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <tbb/global_control.h>
 #include <unistd.h>
 
@@ -393,6 +394,11 @@ Status write_directory(Context& ctx, const std::string& out, const ImageRef* tag
   Contents contents;
   contents.docker = false;
   Status result = write_contents(ctx, w, contents, tag);
+  // mkdtemp made it 0700; a layout directory is as readable as any directory the user makes.
+  const mode_t mask = umask(0);
+  umask(mask);
+  if (result.ok() && chmod(temp.c_str(), 0777 & ~mask) != 0)
+    result = Status::error(temp + ": " + std::strerror(errno));
   if (result.ok() && rename(temp.c_str(), out.c_str()) != 0)
     result = Status::error(out + ": cannot rename the layout into place: " + std::strerror(errno));
   if (!result.ok()) {
@@ -438,6 +444,7 @@ Status write_archive(Context& ctx, const std::string& out, const Contents& conte
   }
   if (close(fd) != 0 && st.ok()) st = Status::error(out + ": " + std::strerror(errno));
   if (!st.ok()) {
+    if (ctx.archive_fd >= 0) close(ctx.archive_fd), ctx.archive_fd = -1;
     discard_temp_file(temp);
     return st;
   }

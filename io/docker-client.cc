@@ -292,34 +292,45 @@ class DockerClient::Upload final : public Sink {
     return check(ec);
   }
 
-  bool failed() const { return failed_; }
+  bool failed() const { return !failure_.ok(); }
+  const Status& failure() const { return failure_; }
 
  private:
   Status check(const error_code& ec) {
     if (!ec) return {};
-    failed_ = true;
-    return Status::error("docker daemon: loading the squashed image: connection lost after " +
-                         std::to_string(sent_) + " bytes: " + ec.message());
+    if (failure_.ok())
+      failure_ = Status::error("docker daemon: loading the squashed image: connection lost after " +
+                               std::to_string(sent_) + " bytes: " + ec.message());
+    return failure_;
   }
 
   Connection& conn_;
   http::request<http::buffer_body> request_;
   http::request_serializer<http::buffer_body> serializer_;
   uint64_t sent_ = 0;
-  bool failed_ = false;
+  Status failure_;  // the first failed write
 };
 
 Status DockerClient::begin_load(Sink*& body) {
+  // A fresh connection: a kept-alive one may have been closed by the daemon during the squash,
+  // and a request body cannot be replayed.
+  upload_.reset();
+  conn_.reset();
   DSQ_TRY(ensure_connected());
   upload_ = std::make_unique<Upload>(*conn_, version_);
   body = upload_.get();
-  return upload_->start();
+  Status st = upload_->start();
+  if (!st.ok()) {
+    upload_.reset();
+    conn_.reset();
+  }
+  return st;
 }
 
 Status DockerClient::finish_load(std::string& loaded) {
   if (!upload_) return Status::error("internal: no load in progress");
   std::unique_ptr<Upload> upload = std::move(upload_);
-  Status sent = upload->failed() ? Status::error("") : upload->finish();
+  Status sent = upload->failed() ? upload->failure() : upload->finish();
   // Read the answer even when sending failed: a daemon that gave up early has said why.
   http::response_parser<http::string_body> answer;
   error_code ec;
@@ -328,7 +339,7 @@ Status DockerClient::finish_load(std::string& loaded) {
   conn_.reset();  // the load answer ends the exchange; a fresh connection is cheap
   const auto& res = answer.get();
   if (ec) {
-    if (!sent.ok() && !sent.message().empty()) return sent;
+    if (!sent.ok()) return sent;
     return Status::error("docker daemon: loading the squashed image: no answer (" + ec.message() +
                          ")");
   }
@@ -338,7 +349,8 @@ Status DockerClient::finish_load(std::string& loaded) {
   // A stream of JSON messages; failures arrive as errorDetail inside an HTTP 200.
   simdjson::dom::parser parser;
   simdjson::dom::document_stream docs;
-  if (auto err = parser.parse_many(res.body()).get(docs))
+  const simdjson::padded_string body(res.body());
+  if (auto err = parser.parse_many(body).get(docs))
     return Status::error(std::string("docker daemon: unreadable load answer: ") +
                          simdjson::error_message(err));
   for (auto doc : docs) {

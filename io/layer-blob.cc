@@ -167,8 +167,8 @@ class ZstdDecoder final : public Decoder {
     size_t rc = ZSTD_decompressStream(d_, &o, &in_);
     if (ZSTD_isError(rc)) return corrupt(ZSTD_getErrorName(rc));
     produced = o.pos;
-    // rc == 0: a frame is complete and flushed; more frames may follow.
-    end = rc == 0 && input_done && pending_input() == 0 && o.pos < o.size;
+    // rc == 0: a frame is complete and fully flushed; more frames may follow.
+    end = rc == 0 && input_done && pending_input() == 0;
     return {};
   }
 

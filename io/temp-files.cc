@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -48,12 +49,14 @@ void unregister_temp(const std::string& path) {
     if (g_used[i].load() && path == g_temps[i].data()) g_used[i].store(false);
 }
 
-// Files first, then directories, newest first (children were registered after their parents).
+// Files first, then directories: a few passes, since a parent only goes once its children have
+// (slots are reused, so slot order says nothing about depth; our outputs nest 3 deep).
 void remove_all_temps() {
   for (size_t i = 0; i < kMaxTemps; ++i)
     if (g_used[i].load() && !g_is_dir[i]) unlink(g_temps[i].data());
-  for (size_t i = kMaxTemps; i-- > 0;)
-    if (g_used[i].load() && g_is_dir[i]) rmdir(g_temps[i].data());
+  for (int pass = 0; pass < 4; ++pass)
+    for (size_t i = 0; i < kMaxTemps; ++i)
+      if (g_used[i].load() && g_is_dir[i]) rmdir(g_temps[i].data());
 }
 
 // Set from the moment the daemon has the whole archive to load (the commit point) until the
@@ -152,6 +155,7 @@ Status create_temp_dir(const std::string& parent, const std::string& stem, std::
   bool made = mkdtemp(buf.data()) != nullptr;
   int err = errno;
   Status st = made ? register_temp(buf, true) : Status{};
+  if (!st.ok()) rmdir(buf.c_str());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!made)
     return Status::error(buf + ": cannot create temporary directory: " + std::strerror(err));
@@ -168,6 +172,10 @@ Status create_in_temp_dir(const std::string& path, bool dir, int& fd) {
                   : (fd = open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644)) >= 0;
   int err = errno;
   Status st = made ? register_temp(path, dir) : Status{};
+  if (!st.ok()) {
+    if (fd >= 0) close(fd), fd = -1;
+    dir ? rmdir(path.c_str()) : unlink(path.c_str());
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!made) return Status::error(path + ": cannot create: " + std::strerror(err));
   return st;
@@ -194,8 +202,11 @@ void discard_temps_under(const std::string& dir) {
   }
   for (auto& [p, is_dir] : found)
     if (!is_dir) unlink(p.c_str());
-  for (auto it = found.rbegin(); it != found.rend(); ++it)
-    if (it->second) rmdir(it->first.c_str());
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.first.size() > b.first.size();  // deepest first
+  });
+  for (auto& [p, is_dir] : found)
+    if (is_dir) rmdir(p.c_str());
   forget_temps_under(dir);
 }
 

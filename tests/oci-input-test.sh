@@ -130,3 +130,10 @@ expect_error "config digest" "config does not match its descriptor's size and di
 dir=$(copy flip-plain)
 edit "$dir" flip 3
 expect_error "uncompressed layer, --verify" "but the config's diff_id is" --verify "oci:$dir"
+
+# A zstd layer whose tar is exactly 1 MiB (the decoder's output block) ends where it should.
+printf 'layer zstd\nfile big size=1047040\nlayer\nfile x y\n' >"$WORK/exact.spec"
+"$GEN" spec "$WORK/exact.spec" "$WORK/exact.tar"
+"$BIN" --output-path "$WORK/exact-out.tar" "docker-archive:$WORK/exact.tar" 2>"$WORK/err" ||
+  fail "a 1 MiB zstd layer: $(cat "$WORK/err")"
+echo "ok: a zstd layer of exactly one output block decodes"
