@@ -45,7 +45,7 @@ expect_error save-error "fake: layer vanished during export (saving app:1: the e
 expect_error save-500 "fake: cannot export the image" -t app:sq app:1
 expect_error save-drop "stream broken after" -t app:sq app:1
 expect_error load-error "fake: no space left on device" -t app:sq app:1
-expect_error load-drop "docker daemon: loading the squashed image: no answer" -t app:sq app:1
+expect_error load-drop "docker daemon: loading the squashed image: " -t app:sq app:1
 expect_error load-error "fake: no space left on device" -t app:sq docker-archive:"$WORK/sample.tar" --load-image
 
 # json FILE EXPR: evaluate a Python expression over the parsed JSON file `j`.
