@@ -12,6 +12,8 @@
 #include <cstring>
 #include <utility>
 
+#include "io/temp-files.h"
+
 namespace dsq {
 
 namespace {
@@ -33,7 +35,10 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 void MappedFile::reset() {
-  if (data_ != nullptr) munmap(const_cast<std::byte*>(data_), size_);
+  if (data_ != nullptr) {
+    forget_mapping(data_);
+    munmap(const_cast<std::byte*>(data_), size_);
+  }
   data_ = nullptr;
   size_ = 0;
 }
@@ -67,6 +72,7 @@ Status MappedFile::open_fd(int fd, const std::string& name) {
       return Status::error(name + ": cannot map: " + std::strerror(err));
     }
     data_ = static_cast<const std::byte*>(p);
+    remember_mapping(name_, data_, size_);
   }
   close(fd);
   return {};

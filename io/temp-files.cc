@@ -75,11 +75,44 @@ void on_terminate(int sig) {
   _exit(128 + sig);
 }
 
-void on_sigbus(int) {
+struct Mapping {
+  std::atomic<const char*> base{nullptr};
+  size_t size = 0;
+  char name[256] = {};
+};
+std::array<Mapping, 256> g_mappings;
+
+// Appends `text` or a decimal number to a fixed buffer (async-signal-safe).
+void put(char* buf, size_t& len, size_t cap, const char* text) {
+  while (*text && len + 1 < cap) buf[len++] = *text++;
+}
+void put_number(char* buf, size_t& len, size_t cap, uint64_t n) {
+  char digits[24];
+  size_t d = 0;
+  do digits[d++] = static_cast<char>('0' + n % 10), n /= 10;
+  while (n);
+  while (d > 0 && len + 1 < cap) buf[len++] = digits[--d];
+}
+
+void on_sigbus(int, siginfo_t* info, void*) {
   remove_all_temps();
-  const char msg[] =
-      "docker-squash: input file was truncated or changed while it was being read (SIGBUS)\n";
-  (void)!write(2, msg, sizeof msg - 1);
+  char msg[512];
+  size_t len = 0;
+  put(msg, len, sizeof msg, "docker-squash: ");
+  const char* addr = static_cast<const char*>(info ? info->si_addr : nullptr);
+  for (const Mapping& m : g_mappings) {
+    const char* base = m.base.load();
+    if (base != nullptr && addr >= base && addr < base + m.size) {
+      put(msg, len, sizeof msg, m.name);
+      put(msg, len, sizeof msg, "@");
+      put_number(msg, len, sizeof msg, static_cast<uint64_t>(addr - base));
+      put(msg, len, sizeof msg, ": ");
+      break;
+    }
+  }
+  put(msg, len, sizeof msg,
+      "input file was truncated or changed while it was being read (SIGBUS)\n");
+  (void)!write(2, msg, len);
   _exit(1);
 }
 
@@ -217,6 +250,24 @@ void rename_temp(const std::string& from, const std::string& to) {
       std::strncpy(g_temps[i].data(), to.c_str(), kMaxPath - 1);
 }
 
+void remember_mapping(const std::string& name, const void* base, size_t size) {
+  std::lock_guard lock(g_registry_mutex);
+  for (Mapping& m : g_mappings) {
+    if (m.base.load() == nullptr) {
+      std::strncpy(m.name, name.c_str(), sizeof m.name - 1);
+      m.size = size;
+      m.base.store(static_cast<const char*>(base));
+      return;
+    }
+  }
+}
+
+void forget_mapping(const void* base) {
+  std::lock_guard lock(g_registry_mutex);
+  for (Mapping& m : g_mappings)
+    if (m.base.load() == base) m.base.store(nullptr);
+}
+
 void defer_interrupts(bool defer) { g_defer_interrupts.store(defer); }
 
 int take_pending_interrupt() { return g_pending_interrupt.exchange(0); }
@@ -227,8 +278,11 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  sa.sa_handler = on_sigbus;
-  sigaction(SIGBUS, &sa, nullptr);
+  struct sigaction bus {};
+  bus.sa_sigaction = on_sigbus;
+  bus.sa_flags = SA_SIGINFO;
+  sigemptyset(&bus.sa_mask);
+  sigaction(SIGBUS, &bus, nullptr);
 }
 
 std::string temp_dir(const std::string& option) {

@@ -27,6 +27,10 @@ Status create_in_temp_dir(const std::string& path, bool dir, int& fd);
 void forget_temps_under(const std::string& dir);
 void discard_temps_under(const std::string& dir);
 void rename_temp(const std::string& from, const std::string& to);
+// Mapped inputs, so that a SIGBUS (the file shrank under the mapping) names the file and the
+// offset. Names are truncated to 255 bytes; at most 256 mappings are tracked.
+void remember_mapping(const std::string& name, const void* base, size_t size);
+void forget_mapping(const void* base);
 // Installs SIGINT/SIGTERM (remove temps, exit 130/143) and SIGBUS handlers.
 void install_signal_handlers();
 // While deferred, SIGINT/SIGTERM are only recorded: for the stretch after which stopping would
