@@ -110,10 +110,10 @@ bool lacked_omitted_layer(const Context& ctx, const Status& st) {
 // Loaders apply the archive's name (RepoTags, or the OCI ref annotation); one that reports only
 // "Loaded image ID: <id>" has not, so the tag is set by hand and -t always lands on the image.
 Status ensure_tagged(Context& ctx, const std::string& loaded) {
-  ImageRef ref;
-  DSQ_TRY(parse_image_ref(ctx.opts.tag, ref));
   const std::string by_id = "Loaded image ID: ";
   if (!loaded.starts_with(by_id)) return {};
+  ImageRef ref;
+  DSQ_TRY(parse_image_ref(ctx.opts.tag, ref));
   return ctx.docker.tag(loaded.substr(by_id.size()), ref.repo, ref.tag);
 }
 
