@@ -48,6 +48,7 @@ Status entry_error(const std::string& layer, std::string_view path, uint64_t off
 
 Status index_layer(Bytes tar, const std::string& name, LayerIndex& out) {
   out = LayerIndex{};
+  out.name = name;
   TarReader reader(tar, name);
   std::string path, link;
   uint64_t released = 0;

@@ -34,6 +34,7 @@ struct IndexedEntry {
 static_assert(sizeof(IndexedEntry) == 48, "one record per tar entry: keep it packed");
 
 struct LayerIndex {
+  std::string name;  // the layer as error messages name it
   std::vector<IndexedEntry> entries;
   std::string arena;
   std::string_view path(const IndexedEntry& e) const { return {arena.data() + e.path, e.path_len}; }

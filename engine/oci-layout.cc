@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "engine/path-map.h"
 #include "io/json.h"
 #include "io/sha256.h"
 
@@ -179,6 +180,9 @@ Status descend(const BlobLookup& lookup, const std::string& where, const Descrip
     DSQ_TRY(layer_compression(l.media_type, here + ": layer " + l.digest, layer.compression));
     out.layers.push_back(layer);
   }
+  if (out.layers.size() > kMaxLayers)
+    return Status::error(here + ": lists " + std::to_string(out.layers.size()) +
+                         " layers; at most " + std::to_string(kMaxLayers) + " are supported");
   return {};
 }
 

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/oci-layout.h"
@@ -100,7 +101,11 @@ Status list_outer(const MappedFile& input, OuterIndex& out) {
     }
   }
   if (!entries.empty()) entries.back().second.end = reader.end_offset();
+  std::unordered_set<std::string_view> files;
   for (auto& [path, e] : entries) {
+    // Two members of one name: `docker load` would take the last, another reader the first.
+    if (e.type != TarType::kDir && !files.insert(path).second)
+      return Status::error(input.name() + ":" + path + ": appears twice in the archive");
     OuterEntry& o = out[path];
     o.type = e.type;
     o.size = e.size;
@@ -179,6 +184,9 @@ Status read_manifest(Context& ctx, const OuterIndex& outer, std::string& config_
     }
   }
   if (count == 0) return Status::error(where + ": lists no image");
+  if (layer_paths.size() > kMaxLayers)
+    return Status::error(where + ": lists " + std::to_string(layer_paths.size()) +
+                         " layers; at most " + std::to_string(kMaxLayers) + " are supported");
   if (config_path.empty()) return Status::error(where + ": no Config");
   return {};
 }
@@ -386,7 +394,10 @@ Status open_image(Context& ctx) {
     BlobLookup lookup = [&ctx, dir](const std::string& path, Bytes& out) -> Status {
       MappedFile& file = ctx.input_files.emplace_back();
       Status opened = file.open(dir + "/" + path);
-      if (!opened.ok()) return Status::error(dir + ":" + path + ": missing or unreadable");
+      struct stat blob {};
+      if (!opened.ok() && stat((dir + "/" + path).c_str(), &blob) != 0 && errno == ENOENT)
+        return Status::error(dir + ":" + path + ": missing from the layout");
+      if (!opened.ok()) return opened;
       out = file.bytes();
       return {};
     };

@@ -115,6 +115,15 @@ bool visible(const Barriers& b, uint32_t node, uint64_t rank) {
          b.erased_until[node] <= rank;
 }
 
+Status link_error(const std::vector<LayerIndex>& layers, const PathMap& map, uint64_t rank,
+                  uint32_t target, std::string_view what) {
+  const LayerIndex& layer = layers[rank_layer(rank)];
+  const IndexedEntry& e = map.entry(layers, rank);
+  return Status::error(layer.name + ":" + std::string(layer.path(e)) + "@" +
+                       std::to_string(e.offset) + ": hard link to '" +
+                       std::string(map.path[target]) + "', " + std::string(what));
+}
+
 }  // namespace
 
 Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashed, PathMap& map) {
@@ -227,17 +236,11 @@ Status resolve_paths(const std::vector<LayerIndex>& layers, size_t first_squashe
     for (const auto& [rank, node] : all) {
       const auto& cands = candidates[node];  // ascending rank
       auto it = std::lower_bound(cands.begin(), cands.end(), rank);
-      if (it == cands.begin()) {
-        const IndexedEntry& e = map.entry(layers, rank);
-        return Status::error(std::string(layers[rank_layer(rank)].path(e)) + ": hard link to '" +
-                             std::string(map.path[node]) + "', which no earlier entry provides");
-      }
+      if (it == cands.begin())
+        return link_error(layers, map, rank, node, "which no earlier entry provides");
       uint64_t src = *(it - 1);
-      if (map.entry(layers, src).kind == EntryKind::kDir) {
-        const IndexedEntry& e = map.entry(layers, rank);
-        return Status::error(std::string(layers[rank_layer(rank)].path(e)) + ": hard link to '" +
-                             std::string(map.path[node]) + "', which is a directory");
-      }
+      if (map.entry(layers, src).kind == EntryKind::kDir)
+        return link_error(layers, map, rank, node, "which is a directory");
       if (map.entry(layers, src).kind == EntryKind::kHardlink) src = source_of.at(src);
       source_of[rank] = src;
       if (rank_layer(rank) >= first_squashed) map.links.push_back({rank, src});

@@ -15,6 +15,7 @@
 namespace dsq {
 
 constexpr uint32_t kNoNode = 0xffffffffu;
+constexpr size_t kMaxLayers = 32767;  // barriers hold layer numbers as int16_t
 constexpr uint64_t kNoRank = 0;
 
 // rank = ((layer + 1) << 32) | ordinal: the newest layer and, within it, the later entry wins;

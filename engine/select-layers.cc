@@ -101,7 +101,9 @@ Status select_layers(Context& ctx) {
     squashed_entries = total - entry - 1;
   }
   if (squashed_entries == 0)
-    return Status::error("No layers to squash above " + from + " in " + ctx.opts.image, 2);
+    return Status::error(from.empty() ? "No layers to squash in " + ctx.opts.image
+                                      : "No layers to squash above " + from + " in " + ctx.opts.image,
+                         2);
   if (squashed_entries == 1)
     return Status::error("Single layer marked to squash, no squashing is required", 2);
   ctx.selection.first_history = total - squashed_entries;

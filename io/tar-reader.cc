@@ -1,4 +1,4 @@
-// The scanner decodes a header chain in place and stops at the first thing it does not handle;
+// The scanner decodes a header chain in place and stops at the first thing it does not decode;
 // from there libarchive takes over for the rest of the archive (it is walked up to the same
 // entry first, so both agree on every offset). libarchive's header position is taken before
 // extension headers are consumed, so in either mode [offset, next offset) is the entry's whole
@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace dsq {
@@ -26,42 +27,66 @@ std::string_view field(const char* p, size_t n) {
   return {p, len};
 }
 
-// An octal number field (leading spaces, trailing NUL/space). False on anything else.
-bool octal(const char* p, size_t n, uint64_t& out) {
+enum class Number { kOk, kBad, kNegative };
+
+// A numeric header field: octal digits (leading spaces, trailing NUL/space) or GNU base-256
+// (high bit of the first byte set, big-endian, two's complement).
+Number number(const char* p, size_t n, uint64_t& out) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  if (u[0] & 0x80) {
+    if (u[0] & 0x40) return Number::kNegative;
+    uint64_t v = u[0] & 0x3f;
+    for (size_t i = 1; i < n; ++i) {
+      if (v >> 56) return Number::kBad;
+      v = v << 8 | u[i];
+    }
+    out = v;
+    return Number::kOk;
+  }
   size_t i = 0;
   while (i < n && p[i] == ' ') ++i;
   uint64_t v = 0;
   size_t digits = 0;
   for (; i < n && p[i] >= '0' && p[i] <= '7'; ++i, ++digits) {
-    if (v >> 60) return false;
+    if (v >> 60) return Number::kBad;
     v = v * 8 + static_cast<uint64_t>(p[i] - '0');
   }
   for (; i < n; ++i)
-    if (p[i] != ' ' && p[i] != '\0') return false;
+    if (p[i] != ' ' && p[i] != '\0') return Number::kBad;
   out = v;
-  return digits > 0;
+  return digits > 0 ? Number::kOk : Number::kBad;
 }
 
+// The stored checksum matches the header's bytes summed as unsigned or (as some old tars
+// did) as signed chars; the checksum field itself counts as spaces.
 bool checksum_ok(const unsigned char* h) {
   uint64_t stored = 0;
-  if (!octal(reinterpret_cast<const char*>(h) + 148, 8, stored)) return false;
+  if (number(reinterpret_cast<const char*>(h) + 148, 8, stored) != Number::kOk) return false;
   uint64_t sum = 0;
-  for (size_t i = 0; i < kBlock; ++i)
-    sum += h[i];  // vectorised; the checksum field counts as spaces
-  for (size_t i = 148; i < 156; ++i) sum = sum - h[i] + ' ';
-  return sum == stored;
+  int64_t signed_sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) {
+    unsigned char c = i >= 148 && i < 156 ? ' ' : h[i];
+    sum += c;
+    signed_sum += static_cast<signed char>(c);
+  }
+  return sum == stored || static_cast<uint64_t>(signed_sum) == stored;
 }
 
-bool all_zero(const unsigned char* h) {
-  for (size_t i = 0; i < kBlock; ++i)
+bool all_zero(const unsigned char* h, size_t n) {
+  for (size_t i = 0; i < n; ++i)
     if (h[i] != 0) return false;
   return true;
 }
 
-// Applies the records of a pax extended header that matter here; false if malformed or if it
-// holds something only libarchive should interpret (sparse maps).
-bool pax_records(std::string_view data, std::string& path, std::string& link, bool& has_path,
-                 bool& has_link, uint64_t& size, bool& has_size) {
+// What one pax extended header says about the entry that follows it.
+struct PaxRecords {
+  std::string path, link, sparse_name;
+  bool has_path = false, has_link = false, has_size = false, sparse = false;
+  uint64_t size = 0;
+};
+
+// Parses the records of a pax extended header; false if one is malformed.
+bool parse_pax(std::string_view data, PaxRecords& out) {
   while (!data.empty()) {
     size_t space = data.find(' ');
     if (space == std::string_view::npos || space == 0 || space > 20) return false;
@@ -76,11 +101,11 @@ bool pax_records(std::string_view data, std::string& path, std::string& link, bo
     if (eq == std::string_view::npos) return false;
     std::string_view key = record.substr(0, eq), value = record.substr(eq + 1);
     if (key == "path") {
-      path.assign(value);
-      has_path = true;
+      out.path.assign(value);
+      out.has_path = true;
     } else if (key == "linkpath") {
-      link.assign(value);
-      has_link = true;
+      out.link.assign(value);
+      out.has_link = true;
     } else if (key == "size") {
       uint64_t v = 0;
       if (value.empty() || value.size() > 19) return false;
@@ -88,10 +113,11 @@ bool pax_records(std::string_view data, std::string& path, std::string& link, bo
         if (c < '0' || c > '9') return false;
         v = v * 10 + static_cast<uint64_t>(c - '0');
       }
-      size = v;
-      has_size = true;
+      out.size = v;
+      out.has_size = true;
     } else if (key.starts_with("GNU.sparse")) {
-      return false;
+      out.sparse = true;
+      if (key == "GNU.sparse.name") out.sparse_name.assign(value);
     }
     data.remove_prefix(len);
   }
@@ -117,43 +143,67 @@ Status TarReader::fail(std::string_view entry_path, uint64_t offset, std::string
 
 TarReader::Scan TarReader::scan(TarEntry& entry) {
   const auto* base = reinterpret_cast<const unsigned char*>(tar_.data());
+  const uint64_t total = tar_.size();
   uint64_t pos = pos_;
+  const std::string after = prev_path_.empty() ? "" : "after " + prev_path_;
+  // Each kind of extension header at most once per entry, and a long name from only one of
+  // them: readers disagree on which of two wins, so such a chain could smuggle a name past
+  // a scanner that picks the other one.
+  bool seen_pax = false, seen_long_name = false, seen_long_link = false;
+  PaxRecords pax;
   path_buf_.clear();
   link_buf_.clear();
-  bool has_path = false, has_link = false, has_size = false;
-  uint64_t pax_size = 0;
   for (;;) {
-    if (pos + kBlock > tar_.size()) return Scan::kUnsupported;  // libarchive names the truncation
-    const unsigned char* h = base + pos;
-    if (h[0] == 0 && all_zero(h)) {
-      if (pos != pos_) return Scan::kUnsupported;  // an extension header followed by nothing
+    const uint64_t left = total - pos;
+    if (left < kBlock && all_zero(base + pos, left)) {  // the end, or no end marker at all
+      if (pos != pos_) return scan_fail(after, pos, "invalid tar header: extension header without an entry");
       end_offset_ = pos;
       return Scan::kEnd;
     }
-    if (!checksum_ok(h)) return Scan::kUnsupported;
-    uint64_t size = 0;
-    if (!octal(reinterpret_cast<const char*>(h) + 124, 12, size)) return Scan::kUnsupported;
-    const char type = static_cast<char>(h[156]);
-    uint64_t data = pos + kBlock;
-    if (data + padded(size) > tar_.size()) return Scan::kUnsupported;
-    std::string_view payload(reinterpret_cast<const char*>(base + data), size);
-    if (type == 'x') {
-      if (!pax_records(payload, path_buf_, link_buf_, has_path, has_link, pax_size, has_size))
-        return Scan::kUnsupported;
-      pos = data + padded(size);
-      continue;
+    if (left < kBlock) return scan_fail(after, pos, "truncated archive: a header runs past the end");
+    const unsigned char* h = base + pos;
+    if (h[0] == 0 && all_zero(h, kBlock)) {
+      if (pos != pos_) return scan_fail(after, pos, "invalid tar header: extension header without an entry");
+      end_offset_ = pos;
+      return Scan::kEnd;
     }
-    if (type == 'L' || type == 'K') {
-      std::string_view text = field(payload.data(), payload.size());
-      if (type == 'L' && !has_path) path_buf_.assign(text), has_path = true;
-      if (type == 'K' && !has_link) link_buf_.assign(text), has_link = true;
-      pos = data + padded(size);
-      continue;
-    }
-    if (has_size) size = pax_size;
-    if (data + padded(size) > tar_.size()) return Scan::kUnsupported;
+    if (!checksum_ok(h))
+      return scan_fail(after, pos, pos == 0 ? "not a tar archive (no valid header at the start)"
+                                            : "invalid tar header: bad checksum");
     const char* hc = reinterpret_cast<const char*>(h);
-    if (!has_path) {
+    const char type = hc[156];
+    uint64_t size = 0;
+    switch (number(hc + 124, 12, size)) {
+      case Number::kOk:
+        break;
+      case Number::kBad:
+        return scan_fail(after, pos, "invalid tar header: size field is not a number");
+      case Number::kNegative:
+        return scan_fail(after, pos, "invalid tar header: negative size");
+    }
+    const uint64_t data = pos + kBlock;
+    if (type == 'x' || type == 'L' || type == 'K') {
+      if (size > total - data || padded(size) > total - data)
+        return scan_fail(after, pos, "truncated archive: an extension header runs past the end");
+      std::string_view payload(hc + kBlock, size);
+      bool& seen = type == 'x' ? seen_pax : type == 'L' ? seen_long_name : seen_long_link;
+      if (seen) return scan_fail(after, pos, "invalid tar header: two extension headers of one kind for one entry");
+      seen = true;
+      if (type == 'x') {
+        if (!parse_pax(payload, pax)) return scan_fail(after, pos, "invalid tar header: malformed pax record");
+        if (pax.path.find('\0') != std::string::npos || pax.link.find('\0') != std::string::npos)
+          return scan_fail(after, pos, "invalid tar header: NUL byte in a pax path");
+      } else {
+        (type == 'L' ? path_buf_ : link_buf_).assign(field(payload.data(), payload.size()));
+      }
+      if ((seen_long_name && pax.has_path) || (seen_long_link && pax.has_link))
+        return scan_fail(after, pos, "invalid tar header: both a pax and a GNU long name for one entry");
+      pos = data + padded(size);
+      continue;
+    }
+    if (pax.has_path) path_buf_ = pax.path;
+    if (pax.has_link) link_buf_ = pax.link;
+    if (!seen_long_name && !pax.has_path) {
       std::string_view name = field(hc, 100);
       bool posix = std::memcmp(hc + 257, "ustar\0", 6) == 0;
       std::string_view prefix = posix ? field(hc + 345, 155) : std::string_view{};
@@ -162,7 +212,11 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
       else
         path_buf_.assign(name);
     }
-    if (!has_link) link_buf_.assign(field(hc + 157, 100));
+    if (!seen_long_link && !pax.has_link) link_buf_.assign(field(hc + 157, 100));
+    if (pax.sparse || type == 'S')
+      return scan_fail(pax.sparse_name.empty() ? path_buf_ : pax.sparse_name, pos_,
+                       "sparse tar entries are not supported");
+    if (pax.has_size) size = pax.size;
     entry = TarEntry{};
     entry.offset = pos_;
     entry.path = path_buf_;
@@ -191,16 +245,25 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
         entry.type = TarType::kOther;
         break;
       default:
-        return Scan::kUnsupported;  // global headers, sparse and vendor types
+        return Scan::kUnsupported;  // global headers and vendor types
     }
     if (entry.type != TarType::kFile && size != 0) return Scan::kUnsupported;
+    if (size > total - data) return scan_fail(path_buf_, pos_, "truncated archive: entry data runs past the end");
+    if (padded(size) > total - data)
+      return scan_fail(path_buf_, pos_, "truncated archive: the entry's padding runs past the end");
     pos_ = data + padded(size);
     // Headers sit kilobytes apart, beyond the hardware prefetcher's reach: ask for the next
     // one now, so that its cache misses overlap the caller's work on this entry.
-    if (pos_ + kBlock <= tar_.size())
+    if (pos_ + kBlock <= total)
       for (size_t line = 0; line < kBlock; line += 64) __builtin_prefetch(base + pos_ + line);
     return Scan::kEntry;
   }
+}
+
+TarReader::Scan TarReader::scan_fail(std::string_view entry_path, uint64_t offset,
+                                     std::string_view what) {
+  scan_error_ = fail(entry_path, offset, what);
+  return Scan::kError;
 }
 
 void TarReader::switch_to_libarchive() {
@@ -228,6 +291,8 @@ Status TarReader::next(TarEntry& entry, bool& done) {
       case Scan::kEnd:
         done = true;
         return {};
+      case Scan::kError:
+        return scan_error_;
       case Scan::kUnsupported:
         switch_to_libarchive();
         break;
@@ -246,7 +311,10 @@ Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   } else {
     rc = archive_read_next_header(ar_, &e);
   }
-  auto pos = static_cast<uint64_t>(archive_read_header_position(ar_));
+  // After a failure libarchive reports no position: name the last entry it did read (or where
+  // the walk switched to it) instead.
+  int64_t at = archive_read_header_position(ar_);
+  uint64_t pos = at >= 0 ? static_cast<uint64_t>(at) : std::max(last_offset_, pos_);
   done = false;
   if (rc == ARCHIVE_EOF) {
     done = true;
@@ -264,6 +332,7 @@ Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   const char* path = archive_entry_pathname(e);
   entry = TarEntry{};
   entry.offset = pos;
+  last_offset_ = pos;
   entry.path = path ? path : "";
   prev_path_ = std::string(entry.path);
   if (archive_entry_sparse_count(e) > 0)

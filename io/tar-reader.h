@@ -6,9 +6,11 @@
 // Two readers stand behind one interface. Plain headers (ustar/GNU, pax path/linkpath/size
 // records, GNU long names) are decoded in place by a scanner that touches only the header
 // bytes; libarchive's reader costs ~1.7 us per entry (it converts every name to wide
-// characters), which dominated indexing. Anything else (global pax headers, sparse files,
-// base-256 oddities, a damaged or truncated header) switches the walk to libarchive at that
-// entry, which either decodes it or reports the error.
+// characters), which dominated indexing. The scanner also judges damage itself (bad
+// checksums, malformed numbers and pax records, ambiguous extension-header chains, sparse
+// entries, truncation), so each error names the exact header. Anything else it does not decode
+// (global pax headers, vendor types, directories with data) switches the walk to libarchive
+// at that entry.
 #pragma once
 
 #include <cstdint>
@@ -51,8 +53,9 @@ class TarReader {
   uint64_t end_offset() const { return end_offset_; }
 
  private:
-  enum class Scan { kEntry, kEnd, kUnsupported };
+  enum class Scan { kEntry, kEnd, kUnsupported, kError };
   Scan scan(TarEntry& entry);
+  Scan scan_fail(std::string_view entry_path, uint64_t offset, std::string_view what);
   Status next_libarchive(TarEntry& entry, bool& done);
   void switch_to_libarchive();
   Status fail(std::string_view entry_path, uint64_t offset, std::string_view what) const;
@@ -67,6 +70,8 @@ class TarReader {
   uint64_t end_offset_ = 0;
   std::string path_buf_, link_buf_;
   std::string prev_path_;
+  Status scan_error_;
+  uint64_t last_offset_ = 0;  // the last entry's header offset (libarchive mode)
 };
 
 }  // namespace dsq

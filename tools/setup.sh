@@ -7,7 +7,7 @@ BUILD="$ROOT/build${DSQ_SANITIZE:+-$DSQ_SANITIZE}"
 
 BUILD_PACKAGES=(cmake g++ ninja-build pkg-config libtbb-dev libarchive-dev libxxhash-dev libssl-dev
   libsimdjson-dev libboost-dev libbenchmark-dev libgtest-dev libgmock-dev libzstd-dev zlib1g-dev
-  libcli11-dev zstd tar gzip bc time)
+  libcli11-dev zstd tar gzip bc time python3)
 
 install_packages() {
   local missing=()
