@@ -49,7 +49,7 @@ Status read_source(Context& ctx) {
 Status check_space(const Context& ctx) {
   const std::string dir = temp_dir(ctx.opts.tmp_dir);
   struct statvfs fs {};
-  if (statvfs(dir.c_str(), &fs) != 0) return Status::error(dir + ": " + std::strerror(errno));
+  if (statvfs(dir.c_str(), &fs) != 0) return Status::error(dir + ": " + errno_text(errno));
   const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   const bool second = ctx.opts.output_path == "-" || ctx.containerd_store ||
                       ctx.opts.compression.value_or(Compression::kNone) != Compression::kNone;

@@ -66,7 +66,7 @@ Status spool_stdin(const std::string& dir, MappedFile& out) {
     if (n < 0) {
       if (errno == EINTR) continue;
       close(fd);
-      return Status::error(std::string("-: cannot read standard input: ") + std::strerror(errno));
+      return Status::error(std::string("-: cannot read standard input: ") + errno_text(errno));
     }
     Status st2 = write_all(fd, buf.data(), static_cast<size_t>(n), dir + " (stdin spool)");
     if (!st2.ok()) {

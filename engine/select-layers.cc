@@ -58,7 +58,7 @@ Status select_layers(Context& ctx) {
   const std::string& from = ctx.opts.from_layer;
   long long count = 0;
   if (from.empty()) {
-    squashed_entries = total;
+    // No -f: every entry is squashed.
   } else if (parse_count(from, count)) {
     if (count <= 0)
       return Status::error("Number of layers to squash cannot be less or equal 0, provided: " +

@@ -102,7 +102,7 @@ class TarOutput final : public Output {
     if (pwrite(rewrite_fd_, h.data(), h.size(), static_cast<off_t>(header_at)) !=
         static_cast<ssize_t>(h.size()))
       return Status::error("cannot rewrite the layer header in the archive: " +
-                           std::string(std::strerror(errno)));
+                           errno_text(errno));
     return {};
   }
 
@@ -121,7 +121,7 @@ class TarOutput final : public Output {
       ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), size - done),
                         static_cast<off_t>(done));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Status::error(where + ": read failed: " + std::strerror(errno));
+      if (n <= 0) return Status::error(where + ": read failed: " + errno_text(errno));
       DSQ_TRY(raw(buf.data(), static_cast<size_t>(n)));
       done += static_cast<uint64_t>(n);
     }
@@ -178,7 +178,7 @@ class DirOutput final : public Output {
     path = blob_path(layer.digest);
     const std::string from = root_ + "/" + temp, to = root_ + "/" + path;
     if (rename(from.c_str(), to.c_str()) != 0)
-      return Status::error(to + ": cannot rename: " + std::strerror(errno));
+      return Status::error(to + ": cannot rename: " + errno_text(errno));
     rename_temp(from, to);
     bytes_ += layer.size;
     return {};
@@ -339,7 +339,7 @@ Status copy_to_stdout(int fd, uint64_t size) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
       return Status::error(std::string("-: cannot write the archive to standard output: ") +
-                           std::strerror(errno));
+                           errno_text(errno));
   }
   return {};
 }
@@ -398,9 +398,9 @@ Status write_directory(Context& ctx, const std::string& out, const ImageRef* tag
   const mode_t mask = umask(0);
   umask(mask);
   if (result.ok() && chmod(temp.c_str(), 0777 & ~mask) != 0)
-    result = Status::error(temp + ": " + std::strerror(errno));
+    result = Status::error(temp + ": " + errno_text(errno));
   if (result.ok() && rename(temp.c_str(), out.c_str()) != 0)
-    result = Status::error(out + ": cannot rename the layout into place: " + std::strerror(errno));
+    result = Status::error(out + ": cannot rename the layout into place: " + errno_text(errno));
   if (!result.ok()) {
     discard_temps_under(temp);
     return result;
@@ -440,9 +440,9 @@ Status write_archive(Context& ctx, const std::string& out, const Contents& conte
   Status st = write_contents(ctx, w, contents, tag);
   if (st.ok() && keep_for_load) {
     ctx.archive_fd = dup(fd);
-    if (ctx.archive_fd < 0) st = Status::error(out + ": " + std::strerror(errno));
+    if (ctx.archive_fd < 0) st = Status::error(out + ": " + errno_text(errno));
   }
-  if (close(fd) != 0 && st.ok()) st = Status::error(out + ": " + std::strerror(errno));
+  if (close(fd) != 0 && st.ok()) st = Status::error(out + ": " + errno_text(errno));
   if (!st.ok()) {
     if (ctx.archive_fd >= 0) close(ctx.archive_fd), ctx.archive_fd = -1;
     discard_temp_file(temp);

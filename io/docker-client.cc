@@ -114,8 +114,10 @@ Status DockerClient::ensure_connected() {
 }
 
 Status DockerClient::connect_from_environment() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read on the main thread; nothing calls setenv.
   const char* host = std::getenv("DOCKER_HOST");
   host_ = host && *host ? host : "unix:///var/run/docker.sock";
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): as above.
   if (const char* t = std::getenv("DOCKER_TIMEOUT"); t && *t) {
     char* end = nullptr;
     long v = std::strtol(t, &end, 10);
@@ -127,6 +129,7 @@ Status DockerClient::connect_from_environment() {
   version_.clear();
   std::string body;
   DSQ_TRY(simple("GET", "/_ping", 200, body));
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read on the main thread; nothing calls setenv.
   if (const char* v = std::getenv("DOCKER_API_VERSION"); v && *v) {
     version_ = v;
   } else {
@@ -392,7 +395,7 @@ Status DockerClient::load(int fd, uint64_t size, uint64_t commit_at, std::string
     if (n <= 0) {
       upload_.reset();
       conn_.reset();
-      return Status::error(std::string("reading the archive to load: ") + std::strerror(errno));
+      return Status::error(std::string("reading the archive to load: ") + errno_text(errno));
     }
     if (sent + static_cast<uint64_t>(n) > commit_at) defer_interrupts(true);
     st = body->write(buf.data(), static_cast<size_t>(n));

@@ -45,7 +45,7 @@ void MappedFile::reset() {
 
 Status MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) return Status::error(path + ": cannot open: " + errno_text(errno));
   return open_fd(fd, path);
 }
 
@@ -56,7 +56,7 @@ Status MappedFile::open_fd(int fd, const std::string& name) {
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
-    return Status::error(name + ": cannot stat: " + std::strerror(err));
+    return Status::error(name + ": cannot stat: " + errno_text(err));
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
@@ -69,7 +69,7 @@ Status MappedFile::open_fd(int fd, const std::string& name) {
       int err = errno;
       close(fd);
       size_ = 0;
-      return Status::error(name + ": cannot map: " + std::strerror(err));
+      return Status::error(name + ": cannot map: " + errno_text(err));
     }
     data_ = static_cast<const std::byte*>(p);
     remember_mapping(name_, data_, size_);

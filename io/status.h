@@ -2,10 +2,18 @@
 // library error codes are turned into one line "where: what went wrong" at the io/ boundary.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <utility>
 
 namespace dsq {
+
+// The text of an errno value. Not strerror: its buffer is shared, and layers fail on worker
+// threads.
+inline std::string errno_text(int err) {
+  char buf[256];
+  return strerror_r(err, buf, sizeof buf);  // the GNU variant: returns the text
+}
 
 class [[nodiscard]] Status {
  public:

@@ -128,7 +128,7 @@ Status write_all(int fd, const void* data, size_t size, const std::string& path)
     ssize_t n = write(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::error(path + ": write failed: " + std::strerror(errno));
+      return Status::error(path + ": write failed: " + errno_text(errno));
     }
     p += n;
     size -= static_cast<size_t>(n);
@@ -149,7 +149,7 @@ Status create_temp_file(const std::string& dir, const std::string& stem, std::st
   if (fd >= 0) (void)register_temp(buf);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (fd < 0)
-    return Status::error(pattern + ": cannot create temporary file: " + std::strerror(err));
+    return Status::error(pattern + ": cannot create temporary file: " + errno_text(err));
   path = buf;
   return {};
 }
@@ -169,7 +169,7 @@ Status commit_temp_file(const std::string& temp_path, const std::string& final_p
     int err = errno;
     discard_temp_file(temp_path);
     return Status::error(final_path +
-                         ": cannot rename temporary file into place: " + std::strerror(err));
+                         ": cannot rename temporary file into place: " + errno_text(err));
   }
   unregister_temp(temp_path);
   return {};
@@ -191,7 +191,7 @@ Status create_temp_dir(const std::string& parent, const std::string& stem, std::
   if (!st.ok()) rmdir(buf.c_str());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!made)
-    return Status::error(buf + ": cannot create temporary directory: " + std::strerror(err));
+    return Status::error(buf + ": cannot create temporary directory: " + errno_text(err));
   path = buf;
   return st;
 }
@@ -210,7 +210,7 @@ Status create_in_temp_dir(const std::string& path, bool dir, int& fd) {
     dir ? rmdir(path.c_str()) : unlink(path.c_str());
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (!made) return Status::error(path + ": cannot create: " + std::strerror(err));
+  if (!made) return Status::error(path + ": cannot create: " + errno_text(err));
   return st;
 }
 
@@ -287,6 +287,7 @@ void install_signal_handlers() {
 
 std::string temp_dir(const std::string& option) {
   if (!option.empty()) return option;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read on the main thread; nothing calls setenv.
   if (const char* t = std::getenv("TMPDIR"); t != nullptr && *t != '\0') return t;
   return "/tmp";
 }

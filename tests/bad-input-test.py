@@ -12,7 +12,10 @@ An error case must end with exactly one line, `docker-squash: MESSAGE`, exit 1, 
 or directory, nothing on stdout, nothing in the temp directory and no load or tag request at the
 daemon. An ok case must exit 0 and its squashed layer must hold (and lack) the listed entries.
 
-  bad-input-test.py BIN CORPUS_DIR
+  bad-input-test.py BIN CORPUS_DIR [--reduced]
+
+--reduced (sanitized builds, where each run is many times slower) sends every input kind to
+the file output and only the docker-archive input to every output kind.
 """
 import hashlib
 import io
@@ -26,6 +29,7 @@ import tempfile
 import time
 
 BIN, CORPUS = sys.argv[1], sys.argv[2]
+REDUCED = "--reduced" in sys.argv[3:]
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = tempfile.mkdtemp(prefix="dsq-bad.")
 TMP = os.path.join(WORK, "tmp")
@@ -226,6 +230,8 @@ def main():
                     if "{LAYER}" in expect_error:
                         expect_error = expect_error.replace("{LAYER}", layer_name)
                 for out_label, out_args, _ in OUTPUTS:
+                    if REDUCED and in_label != "docker-archive" and out_label != "file":
+                        continue
                     out_dir = os.path.join(WORK, "out")
                     reset(out_dir)
                     for f in (CAPTURE, CAPTURE + ".tags"):

@@ -1,5 +1,6 @@
 // libFuzzer target: one layer blob as stored in an image (plain tar, gzip or zstd), decompressed
-// and indexed as the engine does. Any input must end in a Status, never a crash or a hang.
+// and indexed as the engine does. Any input must end in a Status, never a crash or a hang, and
+// an index that is returned must describe byte ranges that lie in the tar, in order.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +11,22 @@
 #include "io/layer-blob.h"
 #include "io/mapped-file.h"
 #include "io/temp-files.h"
+
+namespace {
+
+// What the writer relies on: entries tile the tar in order, each within its bounds.
+void check_index(const dsq::Bytes tar, const dsq::Status& st, const dsq::LayerIndex& index) {
+  if (!st.ok()) return;
+  uint64_t prev_end = 0;
+  for (const auto& e : index.entries) {
+    if (e.offset < prev_end || e.end <= e.offset || e.end > tar.size() ||
+        e.size + 512 > e.end - e.offset)
+      abort();
+    prev_end = e.end;
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace dsq;
@@ -22,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   LayerIndex index;
   Compression c = detect_compression(blob.bytes());
   if (c == Compression::kNone) {
-    (void)index_layer(blob.bytes(), "fuzz", index);
+    check_index(blob.bytes(), index_layer(blob.bytes(), "fuzz", index), index);
     return 0;
   }
   MappedFile spool;
@@ -30,6 +47,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (decompress_to_spool(blob.bytes(), c, "fuzz", temp_dir(""), spool, blob_digest, diff_id)
           .ok() &&
       !spool.empty())
-    (void)index_layer(spool.bytes(), "fuzz", index);
+    check_index(spool.bytes(), index_layer(spool.bytes(), "fuzz", index), index);
   return 0;
 }
