@@ -78,9 +78,10 @@ Status save_from_daemon(Context& ctx) {
   DSQ_TRY(read_source(ctx));
   DSQ_TRY(check_space(ctx));
   int fd = -1;
-  DSQ_TRY(create_anonymous_file(temp_dir(ctx.opts.tmp_dir), fd));
+  const std::string dir = temp_dir(ctx.opts.tmp_dir);
+  DSQ_TRY(create_anonymous_file(dir, fd));
   uint64_t bytes = 0;
-  Status st = ctx.docker.save(ctx.opts.image, fd, bytes);
+  Status st = ctx.docker.save(ctx.opts.image, fd, dir + " (save spool)", bytes);
   if (!st.ok()) {
     close(fd);
     return st;

@@ -185,7 +185,8 @@ Status DockerClient::remove(const std::string& image) {
   return simple("DELETE", "/images/" + image, 200, body);
 }
 
-Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
+Status DockerClient::save(const std::string& image, int fd, const std::string& spool,
+                          uint64_t& bytes) {
   DSQ_TRY(ensure_connected());
   std::string path = "/v" + version_ + "/images/" + image + "/get";
   http::request<http::empty_body> req{http::verb::get, path, 11};
@@ -227,7 +228,10 @@ Status DockerClient::save(const std::string& image, int fd, uint64_t& bytes) {
       error_body.append(buf.data(), n);
       continue;
     }
-    DSQ_TRY(write_all(fd, buf.data(), n, "save spool"));
+    if (Status written = write_all(fd, buf.data(), n, spool); !written.ok()) {
+      conn_.reset();  // the rest of the stream is never read
+      return written;
+    }
     bytes += n;
     tail.append(buf.data() + (n > kTail ? n - kTail : 0), std::min(n, kTail));
     if (tail.size() > kTail) tail.erase(0, tail.size() - kTail);

@@ -30,8 +30,9 @@ class DockerClient {
 
   // GET `path` (under the API version prefix); the body of a 200 answer.
   Status get(const std::string& path, std::string& body);
-  // GET /images/{name}/get, the `docker save` stream, written to `fd` as it arrives.
-  Status save(const std::string& image, int fd, uint64_t& bytes);
+  // GET /images/{name}/get, the `docker save` stream, written to `fd` (named `spool` in
+  // errors) as it arrives.
+  Status save(const std::string& image, int fd, const std::string& spool, uint64_t& bytes);
   // POST /images/load with `size` bytes read from `fd` as the body. From the first chunk that
   // reaches past `commit_at` (where the image metadata starts: a daemon given that much loads
   // the image even if the connection then drops), interrupts are deferred.

@@ -14,6 +14,10 @@ ARCHIVE is served as the `docker save` stream of every image name. MODE:
   load-drop        the connection closes after the load has sent 8 KiB
   no-layers        a classic store without any layer: a load that leaves out a layer fails as
                    Docker's does ("open .../<layer path>: no such file or directory")
+  slow-save        the save stream pauses for 5 s halfway (CAPTURE.paused exists meanwhile)
+  slow-load        the load pauses for 5 s after its first 8 KiB (CAPTURE.paused meanwhile)
+  undersized       the image reports a size of 4 KiB (so a spool that is too small is found
+                   only while saving)
 The body of every load request is written to CAPTURE (deleted first), tag requests are appended
 to CAPTURE.tags. Loads are answered "Loaded image ID: ..." (no name applied).
 """
@@ -23,6 +27,7 @@ import os
 import socketserver
 import sys
 import tarfile
+import time
 
 SOCKET, ARCHIVE, MODE, CAPTURE = sys.argv[1:5]
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -59,7 +64,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = [["driver-type", "io.containerd.snapshotter.v1"]] if MODE == "containerd" else []
             return self.reply(200, json.dumps({"Driver": "fake", "DriverStatus": status}))
         if path.endswith("/json"):
-            return self.reply(200, json.dumps({"Id": IMAGE_ID, "Size": os.path.getsize(ARCHIVE)}))
+            size = 4096 if MODE == "undersized" else os.path.getsize(ARCHIVE)
+            return self.reply(200, json.dumps({"Id": IMAGE_ID, "Size": size}))
         if path.endswith("/history"):
             return self.reply(200, json.dumps([{"Id": "<missing>"}]))
         if path.endswith("/get"):
@@ -76,9 +82,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         half = len(data) // 2 // 512 * 512
         body = data
-        if MODE in ("save-error", "save-drop"):
+        if MODE in ("save-error", "save-drop", "slow-save"):
             body = data[:half]
         self.chunk(body)
+        if MODE == "slow-save":
+            self.pause()
+            self.chunk(data[half:])
         if MODE == "save-drop":
             self.wfile.flush()
             self.connection.shutdown(2)
@@ -105,8 +114,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.reply(200, "[]")
 
+    def pause(self):
+        self.wfile.flush()
+        open(CAPTURE + ".paused", "w").close()
+        time.sleep(5)
+        os.unlink(CAPTURE + ".paused")
+
     def load(self):
         received = 0
+        paused = False
         with open(CAPTURE, "wb") as out:
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
@@ -120,6 +136,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.connection.shutdown(2)
                     self.close_connection = True
                     return
+                if MODE == "slow-load" and received >= 8192 and not paused:
+                    paused = True
+                    self.pause()
         missing = self.missing_layer() if MODE == "no-layers" else None
         if missing:
             msg = {"errorDetail": {"message": "open /fake/tmp/docker-import-1/" + missing +

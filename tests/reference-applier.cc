@@ -69,7 +69,7 @@ bool Tree::ensure_parents(const std::string& path) {
   return true;
 }
 
-std::string Tree::apply(const std::string& tar) {
+std::string Tree::apply(std::string_view tar) {
   archive* r = archive_read_new();
   archive_read_support_format_tar(r);
   archive_read_open_memory(r, tar.data(), tar.size());

@@ -25,7 +25,7 @@ class Tree {
  public:
   Tree();
   // Applies one layer tar; returns "" or a description of why it cannot be applied.
-  std::string apply(const std::string& tar);
+  std::string apply(std::string_view tar);
   // One line per path: type, mode, owner, size, content hash, link target, mtime, xattrs, and
   // the first path sharing its inode (hard links).
   std::vector<std::string> listing() const;
