@@ -144,13 +144,16 @@ def docker_archive(layers, diff_ids=None, manifest=None, config=None, members=No
     return out.getvalue()
 
 
-def oci_archive(index, blobs):
-    """An oci-archive: oci-layout, index.json (bytes) and blobs (bytes, stored by digest)."""
+def oci_archive(index, blobs, named=()):
+    """An oci-archive: oci-layout, index.json (bytes), blobs (bytes, stored by digest) and
+    `named` (path, bytes) members."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         tar_member(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         for data in blobs:
             tar_member(tar, "blobs/sha256/" + hashlib.sha256(data).hexdigest(), data)
+        for path, data in named:
+            tar_member(tar, path, data)
         tar_member(tar, "index.json", index)
     return out.getvalue()
 
@@ -426,16 +429,17 @@ case("config-digest-wrong-algorithm", "error {IN}:%s.json: rootfs.diff_ids: malf
 config, manifest = oci_image([BASE, GOOD_TOP])
 case("oci-good.oci", "ok\netc/motd|f|", oci_archive(index_of(manifest),
                                                      [BASE, GOOD_TOP, config, manifest]))
-# An index that names itself cannot carry its own digest, so the cycle ends at the digest check.
+# An index that names itself: stored under the digest it claims, which cannot be its own, so
+# the cycle ends at the digest check of its first step.
 fake = "sha256:" + "cd" * 32
 loop = json.dumps({"schemaVersion": 2, "manifests": [
     {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": fake, "size": 200}]})
 loop = loop.encode().ljust(200)
-with_loop = oci_archive(json.dumps({"schemaVersion": 2, "manifests": [
-    {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": fake, "size": 200}]}
-    ).encode(), [BASE, GOOD_TOP, config, manifest])
-case("oci-index-cycle.oci", "error {IN}:blobs/sha256/%s: {MISSING}" % fake[7:],
-     with_loop)
+case("oci-index-cycle.oci", "error {IN}:blobs/sha256/%s: content does not match its digest"
+     % fake[7:], oci_archive(loop, [BASE, GOOD_TOP, config, manifest],
+                             named=[("blobs/sha256/" + fake[7:], loop)]))
+case("oci-index-missing.oci", "error {IN}:blobs/sha256/%s: {MISSING}" % fake[7:],
+     oci_archive(loop, [BASE, GOOD_TOP, config, manifest]))
 for label, digest in (("wrong-length", short), ("wrong-algorithm", md5)):
     bad_descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(BASE),
                   "size": len(BASE)},
