@@ -101,8 +101,9 @@ Status select_layers(Context& ctx) {
     squashed_entries = total - entry - 1;
   }
   if (squashed_entries == 0)
-    return Status::error(from.empty() ? "No layers to squash in " + ctx.opts.image
-                                      : "No layers to squash above " + from + " in " + ctx.opts.image,
+    return Status::error(from.empty()
+                             ? "No layers to squash in " + ctx.opts.image
+                             : "No layers to squash above " + from + " in " + ctx.opts.image,
                          2);
   if (squashed_entries == 1)
     return Status::error("Single layer marked to squash, no squashing is required", 2);

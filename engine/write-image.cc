@@ -101,8 +101,7 @@ class TarOutput final : public Output {
     std::string h = encode_header(path, size);
     if (pwrite(rewrite_fd_, h.data(), h.size(), static_cast<off_t>(header_at)) !=
         static_cast<ssize_t>(h.size()))
-      return Status::error("cannot rewrite the layer header in the archive: " +
-                           errno_text(errno));
+      return Status::error("cannot rewrite the layer header in the archive: " + errno_text(errno));
     return {};
   }
 

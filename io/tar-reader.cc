@@ -63,13 +63,13 @@ bool checksum_ok(const unsigned char* h) {
   uint64_t stored = 0;
   if (number(reinterpret_cast<const char*>(h) + 148, 8, stored) != Number::kOk) return false;
   uint64_t sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) sum += h[i];  // vectorised
+  for (size_t i = 148; i < 156; ++i) sum = sum - h[i] + ' ';
+  if (sum == stored) return true;
   int64_t signed_sum = 0;
-  for (size_t i = 0; i < kBlock; ++i) {
-    unsigned char c = i >= 148 && i < 156 ? ' ' : h[i];
-    sum += c;
-    signed_sum += static_cast<signed char>(c);
-  }
-  return sum == stored || static_cast<uint64_t>(signed_sum) == stored;
+  for (size_t i = 0; i < kBlock; ++i)
+    signed_sum += i >= 148 && i < 156 ? ' ' : static_cast<signed char>(h[i]);
+  return static_cast<uint64_t>(signed_sum) == stored;
 }
 
 bool all_zero(const unsigned char* h, size_t n) {
@@ -145,7 +145,6 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
   const auto* base = reinterpret_cast<const unsigned char*>(tar_.data());
   const uint64_t total = tar_.size();
   uint64_t pos = pos_;
-  const std::string after = prev_path_.empty() ? "" : "after " + prev_path_;
   // Each kind of extension header at most once per entry, and a long name from only one of
   // them: readers disagree on which of two wins, so such a chain could smuggle a name past
   // a scanner that picks the other one.
@@ -156,20 +155,22 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
   for (;;) {
     const uint64_t left = total - pos;
     if (left < kBlock && all_zero(base + pos, left)) {  // the end, or no end marker at all
-      if (pos != pos_) return scan_fail(after, pos, "invalid tar header: extension header without an entry");
+      if (pos != pos_)
+        return scan_fail_after(pos, "invalid tar header: extension header without an entry");
       end_offset_ = pos;
       return Scan::kEnd;
     }
-    if (left < kBlock) return scan_fail(after, pos, "truncated archive: a header runs past the end");
+    if (left < kBlock) return scan_fail_after(pos, "truncated archive: a header runs past the end");
     const unsigned char* h = base + pos;
     if (h[0] == 0 && all_zero(h, kBlock)) {
-      if (pos != pos_) return scan_fail(after, pos, "invalid tar header: extension header without an entry");
+      if (pos != pos_)
+        return scan_fail_after(pos, "invalid tar header: extension header without an entry");
       end_offset_ = pos;
       return Scan::kEnd;
     }
     if (!checksum_ok(h))
-      return scan_fail(after, pos, pos == 0 ? "not a tar archive (no valid header at the start)"
-                                            : "invalid tar header: bad checksum");
+      return scan_fail_after(pos, pos == 0 ? "not a tar archive (no valid header at the start)"
+                                           : "invalid tar header: bad checksum");
     const char* hc = reinterpret_cast<const char*>(h);
     const char type = hc[156];
     uint64_t size = 0;
@@ -177,27 +178,31 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
       case Number::kOk:
         break;
       case Number::kBad:
-        return scan_fail(after, pos, "invalid tar header: size field is not a number");
+        return scan_fail_after(pos, "invalid tar header: size field is not a number");
       case Number::kNegative:
-        return scan_fail(after, pos, "invalid tar header: negative size");
+        return scan_fail_after(pos, "invalid tar header: negative size");
     }
     const uint64_t data = pos + kBlock;
     if (type == 'x' || type == 'L' || type == 'K') {
       if (size > total - data || padded(size) > total - data)
-        return scan_fail(after, pos, "truncated archive: an extension header runs past the end");
+        return scan_fail_after(pos, "truncated archive: an extension header runs past the end");
       std::string_view payload(hc + kBlock, size);
       bool& seen = type == 'x' ? seen_pax : type == 'L' ? seen_long_name : seen_long_link;
-      if (seen) return scan_fail(after, pos, "invalid tar header: two extension headers of one kind for one entry");
+      if (seen)
+        return scan_fail_after(
+            pos, "invalid tar header: two extension headers of one kind for one entry");
       seen = true;
       if (type == 'x') {
-        if (!parse_pax(payload, pax)) return scan_fail(after, pos, "invalid tar header: malformed pax record");
+        if (!parse_pax(payload, pax))
+          return scan_fail_after(pos, "invalid tar header: malformed pax record");
         if (pax.path.find('\0') != std::string::npos || pax.link.find('\0') != std::string::npos)
-          return scan_fail(after, pos, "invalid tar header: NUL byte in a pax path");
+          return scan_fail_after(pos, "invalid tar header: NUL byte in a pax path");
       } else {
         (type == 'L' ? path_buf_ : link_buf_).assign(field(payload.data(), payload.size()));
       }
       if ((seen_long_name && pax.has_path) || (seen_long_link && pax.has_link))
-        return scan_fail(after, pos, "invalid tar header: both a pax and a GNU long name for one entry");
+        return scan_fail_after(pos,
+                               "invalid tar header: both a pax and a GNU long name for one entry");
       pos = data + padded(size);
       continue;
     }
@@ -248,7 +253,8 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
         return Scan::kUnsupported;  // global headers and vendor types
     }
     if (entry.type != TarType::kFile && size != 0) return Scan::kUnsupported;
-    if (size > total - data) return scan_fail(path_buf_, pos_, "truncated archive: entry data runs past the end");
+    if (size > total - data)
+      return scan_fail(path_buf_, pos_, "truncated archive: entry data runs past the end");
     if (padded(size) > total - data)
       return scan_fail(path_buf_, pos_, "truncated archive: the entry's padding runs past the end");
     pos_ = data + padded(size);
@@ -264,6 +270,11 @@ TarReader::Scan TarReader::scan_fail(std::string_view entry_path, uint64_t offse
                                      std::string_view what) {
   scan_error_ = fail(entry_path, offset, what);
   return Scan::kError;
+}
+
+// A damaged header has no name of its own: the message names the entry before it.
+TarReader::Scan TarReader::scan_fail_after(uint64_t offset, std::string_view what) {
+  return scan_fail(prev_path_.empty() ? "" : "after " + prev_path_, offset, what);
 }
 
 void TarReader::switch_to_libarchive() {

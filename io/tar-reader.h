@@ -56,6 +56,7 @@ class TarReader {
   enum class Scan { kEntry, kEnd, kUnsupported, kError };
   Scan scan(TarEntry& entry);
   Scan scan_fail(std::string_view entry_path, uint64_t offset, std::string_view what);
+  Scan scan_fail_after(uint64_t offset, std::string_view what);
   Status next_libarchive(TarEntry& entry, bool& done);
   void switch_to_libarchive();
   Status fail(std::string_view entry_path, uint64_t offset, std::string_view what) const;

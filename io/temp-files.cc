@@ -148,8 +148,7 @@ Status create_temp_file(const std::string& dir, const std::string& stem, std::st
   int err = errno;
   if (fd >= 0) (void)register_temp(buf);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (fd < 0)
-    return Status::error(pattern + ": cannot create temporary file: " + errno_text(err));
+  if (fd < 0) return Status::error(pattern + ": cannot create temporary file: " + errno_text(err));
   path = buf;
   return {};
 }
@@ -190,8 +189,7 @@ Status create_temp_dir(const std::string& parent, const std::string& stem, std::
   Status st = made ? register_temp(buf, true) : Status{};
   if (!st.ok()) rmdir(buf.c_str());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (!made)
-    return Status::error(buf + ": cannot create temporary directory: " + errno_text(err));
+  if (!made) return Status::error(buf + ": cannot create temporary directory: " + errno_text(err));
   path = buf;
   return st;
 }
