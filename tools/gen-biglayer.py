@@ -51,7 +51,7 @@ class Sink:
 def big_layer(sink):
     """The first layer's tar, written to `sink` entry by entry."""
     def header(t):
-        sink.write(t.tobuf(tarfile.USTAR_FORMAT))
+        sink.write(t.tobuf(tarfile.PAX_FORMAT))  # pax: sizes past 8 GiB
 
     def small(name, data):
         header(info(name, len(data)))
@@ -88,7 +88,7 @@ paths = [d[7:] + "/layer.tar" for d in diff_ids]
 manifest = json.dumps([{"Config": hashlib.sha256(config).hexdigest() + ".json",
                         "RepoTags": ["scale/biglayer:latest"], "Layers": paths}]).encode()
 with open(OUT, "wb") as f:
-    f.write(info(paths[0], measure.size).tobuf(tarfile.USTAR_FORMAT))
+    f.write(info(paths[0], measure.size).tobuf(tarfile.PAX_FORMAT))
     written = Sink(f)
     big_layer(written)
     assert written.sha.digest() == measure.sha.digest()
