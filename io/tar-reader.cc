@@ -1,8 +1,6 @@
-// The scanner decodes a header chain in place and stops at the first thing it does not decode;
-// from there libarchive takes over for the rest of the archive (it is walked up to the same
-// entry first, so both agree on every offset). libarchive's header position is taken before
-// extension headers are consumed, so in either mode [offset, next offset) is the entry's whole
-// byte range.
+// The scanner walks header chains in place; an entry's offset is where its chain starts
+// (extension and global headers included), so [offset, next offset) is the entry's whole byte
+// range in either reader.
 #include "io/tar-reader.h"
 
 #include <archive.h>
@@ -29,11 +27,12 @@ std::string_view field(const char* p, size_t n) {
 
 enum class Number { kOk, kBad, kNegative };
 
-// A numeric header field: octal digits (leading spaces, trailing NUL/space) or GNU base-256
-// (high bit of the first byte set, big-endian, two's complement).
-Number number(const char* p, size_t n, uint64_t& out) {
+// A numeric header field as Go's archive/tar (Docker's reader) reads it: octal digits between
+// optional leading and trailing spaces and NULs (nothing at all is 0), or, where `base256`,
+// GNU base-256 (high bit of the first byte set, big-endian, two's complement).
+Number number(const char* p, size_t n, uint64_t& out, bool base256 = true) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
-  if (u[0] & 0x80) {
+  if (base256 && (u[0] & 0x80)) {
     if (u[0] & 0x40) return Number::kNegative;
     uint64_t v = u[0] & 0x3f;
     for (size_t i = 1; i < n; ++i) {
@@ -43,25 +42,23 @@ Number number(const char* p, size_t n, uint64_t& out) {
     out = v;
     return Number::kOk;
   }
-  size_t i = 0;
-  while (i < n && p[i] == ' ') ++i;
+  size_t i = 0, end = n;
+  while (i < end && (p[i] == ' ' || p[i] == '\0')) ++i;
+  while (end > i && (p[end - 1] == ' ' || p[end - 1] == '\0')) --end;
   uint64_t v = 0;
-  size_t digits = 0;
-  for (; i < n && p[i] >= '0' && p[i] <= '7'; ++i, ++digits) {
-    if (v >> 60) return Number::kBad;
+  for (; i < end; ++i) {
+    if (p[i] < '0' || p[i] > '7' || (v >> 60)) return Number::kBad;
     v = v * 8 + static_cast<uint64_t>(p[i] - '0');
   }
-  for (; i < n; ++i)
-    if (p[i] != ' ' && p[i] != '\0') return Number::kBad;
   out = v;
-  return digits > 0 ? Number::kOk : Number::kBad;
+  return Number::kOk;
 }
 
 // The stored checksum matches the header's bytes summed as unsigned or (as some old tars
 // did) as signed chars; the checksum field itself counts as spaces.
 bool checksum_ok(const unsigned char* h) {
   uint64_t stored = 0;
-  if (number(reinterpret_cast<const char*>(h) + 148, 8, stored) != Number::kOk) return false;
+  if (number(reinterpret_cast<const char*>(h) + 148, 8, stored, false) != Number::kOk) return false;
   uint64_t sum = 0;
   for (size_t i = 0; i < kBlock; ++i) sum += h[i];  // vectorised
   for (size_t i = 148; i < 156; ++i) sum = sum - h[i] + ' ';
@@ -89,7 +86,7 @@ struct PaxRecords {
 bool parse_pax(std::string_view data, PaxRecords& out) {
   while (!data.empty()) {
     size_t space = data.find(' ');
-    if (space == std::string_view::npos || space == 0 || space > 20) return false;
+    if (space == std::string_view::npos || space == 0 || space > 19) return false;
     uint64_t len = 0;
     for (size_t i = 0; i < space; ++i) {
       if (data[i] < '0' || data[i] > '9') return false;
@@ -127,7 +124,11 @@ bool parse_pax(std::string_view data, PaxRecords& out) {
 }  // namespace
 
 TarReader::TarReader(Bytes tar, std::string name, Mode mode) : tar_(tar), name_(std::move(name)) {
-  if (mode == Mode::kLibarchiveOnly) switch_to_libarchive();
+  if (mode == Mode::kLibarchiveOnly) {
+    ar_ = archive_read_new();
+    archive_read_support_format_tar(ar_);
+    archive_read_open_memory(ar_, tar_.data(), tar_.size());
+  }
 }
 
 TarReader::~TarReader() {
@@ -141,36 +142,35 @@ Status TarReader::fail(std::string_view entry_path, uint64_t offset, std::string
   return Status::error(msg);
 }
 
-TarReader::Scan TarReader::scan(TarEntry& entry) {
+Status TarReader::scan(TarEntry& entry, bool& done) {
+  constexpr uint64_t kMaxExtension = 1 << 20;  // Go's and libarchive's limit too
   const auto* base = reinterpret_cast<const unsigned char*>(tar_.data());
   const uint64_t total = tar_.size();
   uint64_t pos = pos_;
-  // Each kind of extension header at most once per entry, and a long name from only one of
-  // them: readers disagree on which of two wins, so such a chain could smuggle a name past
-  // a scanner that picks the other one.
+  // Each kind of extension header at most once per entry, and a name from only one of them:
+  // readers disagree on which of two wins, so such a chain could smuggle a name past a
+  // scanner that picks the other one.
   bool seen_pax = false, seen_long_name = false, seen_long_link = false;
   PaxRecords pax;
   path_buf_.clear();
   link_buf_.clear();
+  auto pending = [&] { return seen_pax || seen_long_name || seen_long_link; };
   for (;;) {
     const uint64_t left = total - pos;
-    if (left < kBlock && all_zero(base + pos, left)) {  // the end, or no end marker at all
-      if (pos != pos_)
-        return scan_fail_after(pos, "invalid tar header: extension header without an entry");
-      end_offset_ = pos;
-      return Scan::kEnd;
-    }
-    if (left < kBlock) return scan_fail_after(pos, "truncated archive: a header runs past the end");
     const unsigned char* h = base + pos;
-    if (h[0] == 0 && all_zero(h, kBlock)) {
-      if (pos != pos_)
-        return scan_fail_after(pos, "invalid tar header: extension header without an entry");
-      end_offset_ = pos;
-      return Scan::kEnd;
+    if ((left < kBlock && all_zero(h, left)) ||
+        (left >= kBlock && h[0] == 0 && all_zero(h, kBlock))) {
+      // The end-of-archive marker, or the end of the bytes without one.
+      if (pending())
+        return fail_after(pos, "invalid tar header: extension header without an entry");
+      end_offset_ = pos_;  // global headers just before the end belong to no entry
+      done = true;
+      return {};
     }
+    if (left < kBlock) return fail_after(pos, "truncated archive: a header runs past the end");
     if (!checksum_ok(h))
-      return scan_fail_after(pos, pos == 0 ? "not a tar archive (no valid header at the start)"
-                                           : "invalid tar header: bad checksum");
+      return fail_after(pos, pos == 0 ? "not a tar archive (no valid header at the start)"
+                                      : "invalid tar header: bad checksum");
     const char* hc = reinterpret_cast<const char*>(h);
     const char type = hc[156];
     uint64_t size = 0;
@@ -178,60 +178,75 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
       case Number::kOk:
         break;
       case Number::kBad:
-        return scan_fail_after(pos, "invalid tar header: size field is not a number");
+        return fail_after(pos, "invalid tar header: size field is not a number");
       case Number::kNegative:
-        return scan_fail_after(pos, "invalid tar header: negative size");
+        return fail_after(pos, "invalid tar header: negative size");
     }
     const uint64_t data = pos + kBlock;
-    if (type == 'x' || type == 'L' || type == 'K') {
-      if (size > total - data || padded(size) > total - data)
-        return scan_fail_after(pos, "truncated archive: an extension header runs past the end");
+    if (type == 'x' || type == 'L' || type == 'K' || type == 'g') {
+      if (size > kMaxExtension)
+        return fail_after(pos, "invalid tar header: extension header larger than 1 MiB");
+      if (padded(size) > total - data)
+        return fail_after(pos, "truncated archive: an extension header runs past the end");
       std::string_view payload(hc + kBlock, size);
+      if (type == 'g') {
+        // A global pax header: Docker ignores it, Go hands it out as an entry of its own, so
+        // it may only start a chain. It becomes part of the next entry's bytes.
+        if (pending()) return fail_after(pos, "invalid tar header: a global header inside a chain");
+        PaxRecords global;
+        if (!parse_pax(payload, global))
+          return fail_after(pos, "invalid tar header: malformed pax record");
+        pos = data + padded(size);
+        continue;
+      }
       bool& seen = type == 'x' ? seen_pax : type == 'L' ? seen_long_name : seen_long_link;
       if (seen)
-        return scan_fail_after(
-            pos, "invalid tar header: two extension headers of one kind for one entry");
+        return fail_after(pos,
+                          "invalid tar header: two extension headers of one kind for one entry");
       seen = true;
       if (type == 'x') {
         if (!parse_pax(payload, pax))
-          return scan_fail_after(pos, "invalid tar header: malformed pax record");
+          return fail_after(pos, "invalid tar header: malformed pax record");
         if (pax.path.find('\0') != std::string::npos || pax.link.find('\0') != std::string::npos)
-          return scan_fail_after(pos, "invalid tar header: NUL byte in a pax path");
+          return fail_after(pos, "invalid tar header: NUL byte in a pax path");
       } else {
-        (type == 'L' ? path_buf_ : link_buf_).assign(field(payload.data(), payload.size()));
+        std::string_view text = field(payload.data(), payload.size());
+        (type == 'L' ? path_buf_ : link_buf_).assign(text);
       }
+      // Go and libarchive ignore an empty name there, Python's tarfile takes it.
+      if ((type == 'x' &&
+           ((pax.has_path && pax.path.empty()) || (pax.has_link && pax.link.empty()))) ||
+          (type != 'x' && (type == 'L' ? path_buf_ : link_buf_).empty()))
+        return fail_after(pos, "invalid tar header: an empty name in an extension header");
       if ((seen_long_name && pax.has_path) || (seen_long_link && pax.has_link))
-        return scan_fail_after(pos,
-                               "invalid tar header: both a pax and a GNU long name for one entry");
+        return fail_after(pos, "invalid tar header: both a pax and a GNU long name for one entry");
       pos = data + padded(size);
       continue;
     }
     if (pax.has_path) path_buf_ = pax.path;
     if (pax.has_link) link_buf_ = pax.link;
     if (!seen_long_name && !pax.has_path) {
-      std::string_view name = field(hc, 100);
-      bool posix = std::memcmp(hc + 257, "ustar\0", 6) == 0;
-      std::string_view prefix = posix ? field(hc + 345, 155) : std::string_view{};
-      if (!prefix.empty())
-        path_buf_.assign(prefix).append("/").append(name);
-      else
-        path_buf_.assign(name);
+      DSQ_TRY(header_name(hc, pos, path_buf_));
     }
     if (!seen_long_link && !pax.has_link) link_buf_.assign(field(hc + 157, 100));
     if (pax.sparse || type == 'S')
-      return scan_fail(pax.sparse_name.empty() ? path_buf_ : pax.sparse_name, pos_,
-                       "sparse tar entries are not supported");
+      return fail(pax.sparse_name.empty() ? path_buf_ : pax.sparse_name, pos_,
+                  "sparse tar entries are not supported");
     if (pax.has_size) size = pax.size;
     entry = TarEntry{};
     entry.offset = pos_;
     entry.path = path_buf_;
+    const bool slash = !path_buf_.empty() && path_buf_.back() == '/';
     switch (type) {
+      case '\0':  // old tars wrote directories as plain files named with a slash
+        entry.type = slash ? TarType::kDir : TarType::kFile;
+        break;
       case '0':
-      case '\0':
       case '7':
-        entry.type = !path_buf_.empty() && path_buf_.back() == '/' ? TarType::kDir : TarType::kFile;
-        entry.size = entry.type == TarType::kFile ? size : 0;
-        if (entry.type == TarType::kDir && size != 0) return Scan::kUnsupported;
+        // Go's reader (Docker's) makes this a file, libarchive a directory: refuse it.
+        if (slash)
+          return fail(path_buf_, pos_, "invalid tar header: a regular file named like a directory");
+        entry.type = TarType::kFile;
         break;
       case '1':
         entry.type = TarType::kHardlink;
@@ -250,82 +265,68 @@ TarReader::Scan TarReader::scan(TarEntry& entry) {
         entry.type = TarType::kOther;
         break;
       default:
-        return Scan::kUnsupported;  // global headers and vendor types
+        return fail(path_buf_, pos_, "unsupported tar entry type '" + std::string(1, type) + "'");
     }
-    if (entry.type != TarType::kFile && size != 0) return Scan::kUnsupported;
+    // Go reads no data for any other type and would take the bytes for headers; libarchive
+    // would skip them. Either way the entry is ambiguous.
+    if (entry.type != TarType::kFile && size != 0)
+      return fail(path_buf_, pos_, "invalid tar header: a link, directory or device with data");
+    entry.size = size;
     if (size > total - data)
-      return scan_fail(path_buf_, pos_, "truncated archive: entry data runs past the end");
+      return fail(path_buf_, pos_, "truncated archive: entry data runs past the end");
     if (padded(size) > total - data)
-      return scan_fail(path_buf_, pos_, "truncated archive: the entry's padding runs past the end");
+      return fail(path_buf_, pos_, "truncated archive: the entry's padding runs past the end");
     pos_ = data + padded(size);
     // Headers sit kilobytes apart, beyond the hardware prefetcher's reach: ask for the next
     // one now, so that its cache misses overlap the caller's work on this entry.
     if (pos_ + kBlock <= total)
       for (size_t line = 0; line < kBlock; line += 64) __builtin_prefetch(base + pos_ + line);
-    return Scan::kEntry;
+    return {};
   }
 }
 
-TarReader::Scan TarReader::scan_fail(std::string_view entry_path, uint64_t offset,
-                                     std::string_view what) {
-  scan_error_ = fail(entry_path, offset, what);
-  return Scan::kError;
+// The name of a header without extension records: ustar and pax headers join the prefix field
+// (131 bytes in star's variant, which keeps times after it); GNU headers have none, but Go
+// reads one from a header whose time fields do not parse (what old Go versions wrote), so
+// such a header is refused rather than named two ways.
+Status TarReader::header_name(const char* hc, uint64_t pos, std::string& out) const {
+  std::string_view name = field(hc, 100);
+  std::string_view prefix;
+  if (std::memcmp(hc + 257, "ustar\0", 6) == 0) {
+    bool star = std::memcmp(hc + 508, "tar\0", 4) == 0;
+    prefix = field(hc + 345, star ? 131 : 155);
+  } else if (std::memcmp(hc + 257, "ustar  \0", 8) == 0) {
+    uint64_t t = 0;
+    for (size_t at : {345, 357})
+      if (hc[at] != '\0' && number(hc + at, 12, t) != Number::kOk)
+        return fail(std::string(name), pos,
+                    "invalid tar header: GNU time fields that do not parse");
+  }
+  if (!prefix.empty())
+    out.assign(prefix).append("/").append(name);
+  else
+    out.assign(name);
+  return {};
 }
 
 // A damaged header has no name of its own: the message names the entry before it.
-TarReader::Scan TarReader::scan_fail_after(uint64_t offset, std::string_view what) {
-  return scan_fail(prev_path_.empty() ? "" : "after " + prev_path_, offset, what);
-}
-
-void TarReader::switch_to_libarchive() {
-  ar_ = archive_read_new();
-  archive_read_support_format_tar(ar_);
-  archive_read_open_memory(ar_, tar_.data(), tar_.size());
-  // Walk up to the entry the scanner stopped at (both readers agree on every entry before it);
-  // the header read there is handed out by the next call to next_libarchive().
-  if (pos_ == 0) return;
-  for (;;) {
-    pending_rc_ = archive_read_next_header(ar_, &pending_);
-    if (pending_rc_ != ARCHIVE_OK && pending_rc_ != ARCHIVE_WARN) break;
-    if (static_cast<uint64_t>(archive_read_header_position(ar_)) >= pos_) break;
-  }
-  has_pending_ = true;
+Status TarReader::fail_after(uint64_t offset, std::string_view what) const {
+  return fail(prev_path_.empty() ? "" : "after " + prev_path_, offset, what);
 }
 
 Status TarReader::next(TarEntry& entry, bool& done) {
   done = false;
-  if (ar_ == nullptr) {
-    switch (scan(entry)) {
-      case Scan::kEntry:
-        prev_path_.assign(entry.path);
-        return {};
-      case Scan::kEnd:
-        done = true;
-        return {};
-      case Scan::kError:
-        return scan_error_;
-      case Scan::kUnsupported:
-        switch_to_libarchive();
-        break;
-    }
-  }
-  return next_libarchive(entry, done);
+  Status st = ar_ != nullptr ? next_libarchive(entry, done) : scan(entry, done);
+  if (st.ok() && !done) prev_path_.assign(entry.path);
+  return st;
 }
 
 Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   archive_entry* e = nullptr;
-  int rc;
-  if (has_pending_) {
-    has_pending_ = false;
-    rc = pending_rc_;
-    e = pending_;
-  } else {
-    rc = archive_read_next_header(ar_, &e);
-  }
-  // After a failure libarchive reports no position: name the last entry it did read (or where
-  // the walk switched to it) instead.
+  int rc = archive_read_next_header(ar_, &e);
+  // After a failure libarchive reports no position: name the last entry it did read instead.
   int64_t at = archive_read_header_position(ar_);
-  uint64_t pos = at >= 0 ? static_cast<uint64_t>(at) : std::max(last_offset_, pos_);
+  uint64_t pos = at >= 0 ? static_cast<uint64_t>(at) : last_offset_;
   done = false;
   if (rc == ARCHIVE_EOF) {
     done = true;
@@ -345,7 +346,6 @@ Status TarReader::next_libarchive(TarEntry& entry, bool& done) {
   entry.offset = pos;
   last_offset_ = pos;
   entry.path = path ? path : "";
-  prev_path_ = std::string(entry.path);
   if (archive_entry_sparse_count(e) > 0)
     return fail(entry.path, pos, "sparse tar entries are not supported");
   if (const char* hl = archive_entry_hardlink(e)) {

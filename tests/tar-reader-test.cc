@@ -90,7 +90,7 @@ TEST_P(TarDialects, ScannerAgreesWithLibarchive) {
 INSTANTIATE_TEST_SUITE_P(GnuTar, TarDialects,
                          ::testing::Values("gnu", "oldgnu", "ustar", "posix", "v7"));
 
-TEST_F(TarDialects, GlobalPaxHeaderHandsTheWalkToLibarchive) {
+TEST_F(TarDialects, GlobalPaxHeaderIsReadAsLibarchiveReadsIt) {
   std::string tar = make("posix", "--pax-option=comment=global-note");
   ASSERT_NE(tar.find("global-note"), std::string::npos);
   std::string fast_error, slow_error;
